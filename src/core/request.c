@@ -74,6 +74,7 @@ llmux__request *llmux__request_new(void)
     if (!req)
         return NULL;
     llmux__arena_init(&req->arena);
+    req->primary.owner = req;
     return req;
 }
 
@@ -307,6 +308,63 @@ static llmux_code decode_parts(decoder *d, const char *field, const cJSON *arr, 
     return LLMUX_OK;
 }
 
+/* Decodes one OpenAI-shaped message object; `f` is its path ("messages[3]"). */
+static llmux_code decode_message(decoder *d, const char *f, const cJSON *jm, llmux__message *m)
+{
+    char sub[192];
+    if (!cJSON_IsObject(jm))
+        return fail(d, f, "must be an object, got %s", type_name(jm));
+    pathf(sub, sizeof sub, "%s.role", f);
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(jm, "role");
+    if (!role)
+        return fail(d, sub, "is required");
+    if (!cJSON_IsString(role))
+        return fail(d, sub, "must be a string, got %s", type_name(role));
+    if (!role_parse(role->valuestring, &m->role))
+        return fail(d, sub,
+                    "unknown role '%s' (expected system, developer, user, assistant or tool)",
+                    role->valuestring);
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(jm, "content");
+    pathf(sub, sizeof sub, "%s.content", f);
+    if (cJSON_IsString(content)) {
+        m->content = content->valuestring;
+    } else if (cJSON_IsArray(content)) {
+        if (decode_parts(d, sub, content, m))
+            return d->err->code;
+    } else if (content && !cJSON_IsNull(content)) {
+        return fail(d, sub, "must be a string or an array of parts, got %s", type_name(content));
+    }
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(jm, "name");
+    if (name && !cJSON_IsNull(name)) {
+        pathf(sub, sizeof sub, "%s.name", f);
+        if (want_string(d, sub, name, &m->name))
+            return d->err->code;
+    }
+    const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(jm, "tool_calls");
+    if (tcs && !cJSON_IsNull(tcs)) {
+        pathf(sub, sizeof sub, "%s.tool_calls", f);
+        if (m->role != LLMUX__ROLE_ASSISTANT)
+            return fail(d, sub, "only assistant messages carry tool_calls");
+        if (decode_tool_calls(d, sub, tcs, m))
+            return d->err->code;
+    }
+    const cJSON *tcid = cJSON_GetObjectItemCaseSensitive(jm, "tool_call_id");
+    if (tcid && !cJSON_IsNull(tcid)) {
+        pathf(sub, sizeof sub, "%s.tool_call_id", f);
+        if (want_string(d, sub, tcid, &m->tool_call_id))
+            return d->err->code;
+    }
+    return LLMUX_OK;
+}
+
+llmux_code llmux__message_decode(llmux__request *req, const cJSON *jm, const char *path,
+                                 llmux__message *m, llmux__error *err)
+{
+    decoder d = {.req = req, .err = err, .path = ""};
+    memset(m, 0, sizeof *m);
+    return decode_message(&d, path, jm, m);
+}
+
 static llmux_code decode_messages(decoder *d, const cJSON *arr, llmux__params *p)
 {
     if (!cJSON_IsArray(arr))
@@ -317,56 +375,13 @@ static llmux_code decode_messages(decoder *d, const cJSON *arr, llmux__params *p
         return nomem(d);
     size_t i = 0;
     const cJSON *jm;
-    char f[160];
+    char f[48];
     cJSON_ArrayForEach(jm, arr)
     {
-        llmux__message *m = &msgs[i];
         pathf(f, sizeof f, "messages[%zu]", i);
+        if (decode_message(d, f, jm, &msgs[i]))
+            return d->err->code;
         i++;
-        if (!cJSON_IsObject(jm))
-            return fail(d, f, "must be an object, got %s", type_name(jm));
-        char sub[192];
-        pathf(sub, sizeof sub, "%s.role", f);
-        const cJSON *role = cJSON_GetObjectItemCaseSensitive(jm, "role");
-        if (!role)
-            return fail(d, sub, "is required");
-        if (!cJSON_IsString(role))
-            return fail(d, sub, "must be a string, got %s", type_name(role));
-        if (!role_parse(role->valuestring, &m->role))
-            return fail(d, sub,
-                        "unknown role '%s' (expected system, developer, user, assistant or tool)",
-                        role->valuestring);
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(jm, "content");
-        pathf(sub, sizeof sub, "%s.content", f);
-        if (cJSON_IsString(content)) {
-            m->content = content->valuestring;
-        } else if (cJSON_IsArray(content)) {
-            if (decode_parts(d, sub, content, m))
-                return d->err->code;
-        } else if (content && !cJSON_IsNull(content)) {
-            return fail(d, sub, "must be a string or an array of parts, got %s",
-                        type_name(content));
-        }
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(jm, "name");
-        if (name && !cJSON_IsNull(name)) {
-            pathf(sub, sizeof sub, "%s.name", f);
-            if (want_string(d, sub, name, &m->name))
-                return d->err->code;
-        }
-        const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(jm, "tool_calls");
-        if (tcs && !cJSON_IsNull(tcs)) {
-            pathf(sub, sizeof sub, "%s.tool_calls", f);
-            if (m->role != LLMUX__ROLE_ASSISTANT)
-                return fail(d, sub, "only assistant messages carry tool_calls");
-            if (decode_tool_calls(d, sub, tcs, m))
-                return d->err->code;
-        }
-        const cJSON *tcid = cJSON_GetObjectItemCaseSensitive(jm, "tool_call_id");
-        if (tcid && !cJSON_IsNull(tcid)) {
-            pathf(sub, sizeof sub, "%s.tool_call_id", f);
-            if (want_string(d, sub, tcid, &m->tool_call_id))
-                return d->err->code;
-        }
     }
     p->messages = msgs;
     p->n_messages = n;
@@ -781,6 +796,7 @@ llmux_code llmux__request_decode_json(cJSON *root, llmux__request **out, llmux__
                 goto out;
             }
             llmux__params *p = &req->fallbacks[req->n_fallbacks++];
+            p->owner = req;
             if (decode_params(&d, fb, p, false))
                 goto out;
         }

@@ -147,8 +147,9 @@ enum llmux__field {
 /* The inheritable parameters of one provider in the chain (the primary, or a
  * fallback before inheritance, or a resolved plan entry after it). A value is
  * meaningful only when its bit is in `set`. */
-typedef struct llmux__params {
-    uint32_t set; /* LLMUX__F_* bits */
+typedef struct llmux_params {
+    struct llmux_request *owner; /* the request these params belong to */
+    uint32_t set;                /* LLMUX__F_* bits */
     llmux__provider provider;
     const char *model;
     const llmux__message *messages;
@@ -224,6 +225,12 @@ cJSON *llmux__request_to_json(const llmux__request *req);
 /* Adds the JSON form of the set fields of `p` to `obj` (messages, tools, ...).
  * Returns false on ENOMEM. */
 bool llmux__params_to_json(const llmux__params *p, cJSON *obj);
+
+/* Decodes one OpenAI-shaped message object into *m (strings borrowed from `jm`,
+ * arrays in req's arena; `jm` must live as long as req). `path` names it in
+ * errors. Returns LLMUX_OK, LLMUX_EINVALID_REQUEST or LLMUX_ENOMEM. */
+llmux_code llmux__message_decode(llmux__request *req, const cJSON *jm, const char *path,
+                                 llmux__message *m, llmux__error *err);
 
 /* Message and tool encoders in the OpenAI chat shape (shared with adapters). */
 cJSON *llmux__message_to_json(const llmux__message *m);
