@@ -14,5 +14,6 @@ typedef struct llmux__command {
 } llmux__command;
 
 int llmux__cmd_plan(int argc, char **argv);
+int llmux__cmd_mock(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ static int cmd_version(int argc, char **argv);
 /* One row per subcommand, in the order `llmux help` lists them. */
 static const llmux__command commands[] = {
     {"plan", "print the attempt plan a request will follow (validates it)", llmux__cmd_plan},
+    {"mock", "run the mock provider (fake upstreams with scripted faults)", llmux__cmd_mock},
     {"version", "print the version", cmd_version},
     {"help", "list the subcommands", cmd_help},
 };
