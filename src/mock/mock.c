@@ -39,14 +39,14 @@ typedef struct log_entry {
     double arrival_unix_s; /* wall clock */
     char *model;
     bool stream;
-    int status;            /* 0 until the status line is sent */
-    long chunks_sent;      /* content chunks written (1 for a non-streaming body) */
-    bool completed;        /* the whole response was written */
-    bool dropped;          /* the mock closed the connection on purpose */
-    bool client_closed;    /* the client closed before the response was complete */
-    long closed_at_chunk;  /* chunks_sent when the client closed, -1 */
-    char *step;            /* the step applied, JSON text, or NULL */
-    exchange *ex;          /* the response in progress, or NULL */
+    int status;           /* 0 until the status line is sent */
+    long chunks_sent;     /* content chunks written (1 for a non-streaming body) */
+    bool completed;       /* the whole response was written */
+    bool dropped;         /* the mock closed the connection on purpose */
+    bool client_closed;   /* the client closed before the response was complete */
+    long closed_at_chunk; /* chunks_sent when the client closed, -1 */
+    char *step;           /* the step applied, JSON text, or NULL */
+    exchange *ex;         /* the response in progress, or NULL */
 } log_entry;
 
 struct llmux__mock {
@@ -84,12 +84,12 @@ struct exchange {
     size_t next;
     long content_sent;
     long content_total;
-    bool started;         /* the delay_ms wait is over */
-    bool waited;          /* the wait before events[next] is over */
-    bool chunked;         /* HTTP/1.1 chunked framing of each event */
-    bool framed;          /* events are stream events (SSE / JSON array), not a raw body */
-    bool close_at_end;    /* close-delimited body (HTTP/1.0 stream) */
-    bool drop_at_end;     /* a truncated body: close instead of finishing */
+    bool started;      /* the delay_ms wait is over */
+    bool waited;       /* the wait before events[next] is over */
+    bool chunked;      /* HTTP/1.1 chunked framing of each event */
+    bool framed;       /* events are stream events (SSE / JSON array), not a raw body */
+    bool close_at_end; /* close-delimited body (HTTP/1.0 stream) */
+    bool drop_at_end;  /* a truncated body: close instead of finishing */
     bool keep_alive;
     int http_minor;
 };
@@ -244,8 +244,7 @@ static cJSON *log_entry_json(const log_entry *e)
             char *joined = malloc(n);
             if (joined) {
                 snprintf(joined, n, "%s, %s", prev->valuestring, e->values[i]);
-                cJSON_ReplaceItemInObjectCaseSensitive(h, e->names[i],
-                                                       cJSON_CreateString(joined));
+                cJSON_ReplaceItemInObjectCaseSensitive(h, e->names[i], cJSON_CreateString(joined));
                 free(joined);
             }
         } else {
@@ -324,8 +323,9 @@ static void write_head(exchange *x, int status, const char *content_type, long b
     char head[2048];
     char extra[256];
     provider_headers(x->m, provider, extra, sizeof extra);
-    int n = snprintf(head, sizeof head, "HTTP/1.%d %d %s\r\nserver: llmux-mock\r\n"
-                                        "content-type: %s\r\n%s",
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.%d %d %s\r\nserver: llmux-mock\r\n"
+                     "content-type: %s\r\n%s",
                      x->http_minor, status, llmux__mock_reason(status), content_type, extra);
     if (body_len >= 0) {
         n += snprintf(head + n, sizeof head - (size_t)n, "content-length: %ld\r\n", body_len);
@@ -686,8 +686,8 @@ static route find_route(const llmux__mock_http_req *req)
             r.provider = LLMUX__MOCK_GOOGLE;
             r.google_stream = strcmp(colon, ":streamGenerateContent") == 0;
             char alt[16];
-            r.google_sse = query_param(req->query, "alt", alt, sizeof alt) &&
-                           strcmp(alt, "sse") == 0;
+            r.google_sse =
+                query_param(req->query, "alt", alt, sizeof alt) && strcmp(alt, "sse") == 0;
         }
         return r;
     }
@@ -911,9 +911,9 @@ static void on_request(llmux__mock_conn *conn, const llmux__mock_http_req *req, 
         x->log->provider = r.provider;
     }
     if (m->verbose)
-        fprintf(stderr, "llmux mock: conn %llu %s %s%s%s (%s)\n",
-                (unsigned long long)req->conn_id, req->method, req->path, *req->query ? "?" : "",
-                req->query, llmux__mock_provider_name(r.provider));
+        fprintf(stderr, "llmux mock: conn %llu %s %s%s%s (%s)\n", (unsigned long long)req->conn_id,
+                req->method, req->path, *req->query ? "?" : "", req->query,
+                llmux__mock_provider_name(r.provider));
     if (r.kind == ROUTE_NONE) {
         char msg[600], body[768];
         snprintf(msg, sizeof msg, "Invalid URL (%s %.200s)", req->method, req->path);
@@ -1004,8 +1004,7 @@ static void mock_free(llmux__mock *m)
     free(m);
 }
 
-llmux_code llmux__mock_start(const llmux__mock_options *opts, llmux__mock **out,
-                             llmux__error *err)
+llmux_code llmux__mock_start(const llmux__mock_options *opts, llmux__mock **out, llmux__error *err)
 {
     *out = NULL;
     llmux__mock_options none = {0};
@@ -1045,9 +1044,9 @@ llmux_code llmux__mock_start(const llmux__mock_options *opts, llmux__mock **out,
     if (!m->stop_ev || event_add(m->stop_ev, NULL) != 0)
         goto fail_msg;
     char why[256];
-    m->http = llmux__mock_http_new(m->base, opts->listen ? opts->listen : "127.0.0.1:0",
-                                   opts->tls_cert, opts->tls_key, on_request, on_abort, m, why,
-                                   sizeof why);
+    m->http =
+        llmux__mock_http_new(m->base, opts->listen ? opts->listen : "127.0.0.1:0", opts->tls_cert,
+                             opts->tls_key, on_request, on_abort, m, why, sizeof why);
     if (!m->http) {
         bool bad_input = strncmp(why, "cannot listen", 13) != 0;
         rc = llmux__error_set(err, bad_input ? LLMUX_EINVALID_REQUEST : LLMUX_EIO, "%s", why);

@@ -24,9 +24,13 @@
 
 /* The default answer: several sentences with an abbreviation, a decimal and a bit of
  * markdown, so sentence chunking has something to get wrong. */
-#define LLMUX__MOCK_DEFAULT_TEXT                                                              \
-    "Hello from the llmux mock. Dr. Ada Byte measured 3.14 meters of cable today. That is "   \
+#define LLMUX__MOCK_DEFAULT_TEXT                                                                   \
+    "Hello from the llmux mock. Dr. Ada Byte measured 3.14 meters of cable today. That is "        \
     "**good** news! Is there anything else I can check for you?"
+
+/* How the mock counts tokens for usage: every whitespace-separated word costs
+ * ceil(length / 4). NULL counts 0. Exposed so tests can predict usage numbers. */
+long llmux__mock_count_tokens(const char *text);
 
 /* The wire formats the mock speaks. The numbers index llmux__mock_options.keys. */
 typedef enum llmux__mock_provider {
@@ -65,8 +69,7 @@ typedef struct llmux__mock llmux__mock;
  * and freed with llmux__mock_stop(). On failure *out is NULL, nothing keeps running, and err
  * (when not NULL) names the cause: LLMUX_EINVALID_REQUEST for a bad address or TLS file,
  * LLMUX_EIO when binding fails, LLMUX_ENOMEM. */
-llmux_code llmux__mock_start(const llmux__mock_options *opts, llmux__mock **out,
-                             llmux__error *err);
+llmux_code llmux__mock_start(const llmux__mock_options *opts, llmux__mock **out, llmux__error *err);
 
 /* The TCP port the mock listens on (the real one when port 0 was asked for). */
 int llmux__mock_port(const llmux__mock *mock);

@@ -6,6 +6,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -22,14 +23,14 @@
 #define IDLE_TIMEOUT_S 300
 
 typedef enum conn_state {
-    ST_HEAD,        /* reading the request line and headers */
-    ST_BODY,        /* reading a Content-Length body */
-    ST_CHUNK_SIZE,  /* chunked body: the size line */
-    ST_CHUNK_DATA,  /* chunked body: chunk bytes */
-    ST_CHUNK_CRLF,  /* chunked body: the CRLF after a chunk */
-    ST_TRAILER,     /* chunked body: trailer lines up to the empty one */
-    ST_BUSY,        /* request dispatched, response in progress */
-    ST_CLOSING      /* closing once the output is flushed */
+    ST_HEAD,       /* reading the request line and headers */
+    ST_BODY,       /* reading a Content-Length body */
+    ST_CHUNK_SIZE, /* chunked body: the size line */
+    ST_CHUNK_DATA, /* chunked body: chunk bytes */
+    ST_CHUNK_CRLF, /* chunked body: the CRLF after a chunk */
+    ST_TRAILER,    /* chunked body: trailer lines up to the empty one */
+    ST_BUSY,       /* request dispatched, response in progress */
+    ST_CLOSING     /* closing once the output is flushed */
 } conn_state;
 
 struct llmux__mock_conn {
@@ -129,9 +130,9 @@ static void reply_error_and_close(llmux__mock_conn *c, int status, const char *r
                                   const char *message)
 {
     char body[256], head[256];
-    int blen = snprintf(body, sizeof body,
-                        "{\"error\":{\"type\":\"invalid_request_error\",\"message\":\"%s\"}}",
-                        message);
+    int blen =
+        snprintf(body, sizeof body,
+                 "{\"error\":{\"type\":\"invalid_request_error\",\"message\":\"%s\"}}", message);
     int hlen = snprintf(head, sizeof head,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                         "Content-Length: %d\r\nConnection: close\r\n\r\n",
@@ -482,8 +483,7 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     if (http->ssl_ctx) {
         SSL *ssl = SSL_new(http->ssl_ctx);
         if (ssl)
-            c->bev = bufferevent_openssl_socket_new(http->base, fd, ssl,
-                                                    BUFFEREVENT_SSL_ACCEPTING,
+            c->bev = bufferevent_openssl_socket_new(http->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                     BEV_OPT_CLOSE_ON_FREE);
         if (c->bev)
             bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
@@ -534,6 +534,48 @@ static SSL_CTX *make_ssl_ctx(const char *cert, const char *key, char *why, size_
     return NULL;
 }
 
+/* "HOST:PORT" or "[V6]:PORT" with a numeric host and a port 0..65535 (0 = any free). */
+static int parse_addr(const char *addr, struct sockaddr_storage *ss, int *len)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr)
+        return -1;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end || port < 0 || port > 65535)
+        return -1;
+    char host[64];
+    size_t n = (size_t)(colon - addr);
+    if (addr[0] == '[') {
+        if (n < 3 || addr[n - 1] != ']')
+            return -1;
+        addr++;
+        n -= 2;
+    }
+    if (n >= sizeof host)
+        return -1;
+    memcpy(host, addr, n);
+    host[n] = '\0';
+    if (strcmp(host, "localhost") == 0)
+        strcpy(host, "127.0.0.1");
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *len = (int)sizeof *v4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *len = (int)sizeof *v6;
+        return 0;
+    }
+    return -1;
+}
+
 llmux__mock_http *llmux__mock_http_new(struct event_base *base, const char *addr,
                                        const char *tls_cert, const char *tls_key,
                                        llmux__mock_on_request on_request,
@@ -541,10 +583,9 @@ llmux__mock_http *llmux__mock_http_new(struct event_base *base, const char *addr
                                        size_t why_len)
 {
     struct sockaddr_storage ss;
-    int sslen = (int)sizeof ss;
-    memset(&ss, 0, sizeof ss);
-    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) != 0) {
-        snprintf(why, why_len, "bad listen address '%s' (want HOST:PORT)", addr);
+    int sslen = 0;
+    if (parse_addr(addr, &ss, &sslen) != 0) {
+        snprintf(why, why_len, "bad listen address '%s' (want HOST:PORT, e.g. 127.0.0.1:0)", addr);
         return NULL;
     }
     llmux__mock_http *http = calloc(1, sizeof *http);
@@ -567,9 +608,9 @@ llmux__mock_http *llmux__mock_http_new(struct event_base *base, const char *addr
             return NULL;
         }
     }
-    http->listener = evconnlistener_new_bind(base, accept_cb, http,
-                                             LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
-                                             (struct sockaddr *)&ss, sslen);
+    http->listener =
+        evconnlistener_new_bind(base, accept_cb, http, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+                                1024, (struct sockaddr *)&ss, sslen);
     if (!http->listener) {
         snprintf(why, why_len, "cannot listen on %s: %s", addr,
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -579,8 +620,7 @@ llmux__mock_http *llmux__mock_http_new(struct event_base *base, const char *addr
     }
     struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
-    if (getsockname(evconnlistener_get_fd(http->listener), (struct sockaddr *)&bound, &blen) ==
-        0) {
+    if (getsockname(evconnlistener_get_fd(http->listener), (struct sockaddr *)&bound, &blen) == 0) {
         if (bound.ss_family == AF_INET)
             http->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
         else if (bound.ss_family == AF_INET6)

@@ -23,8 +23,8 @@ typedef struct llmux__mock_conn llmux__mock_conn;
  * (llmux__mock_conn_done / _drop) or the connection closes. */
 typedef struct llmux__mock_http_req {
     const char *method;
-    const char *path;  /* the target up to '?', not decoded */
-    const char *query; /* after '?', "" when none */
+    const char *path;                 /* the target up to '?', not decoded */
+    const char *query;                /* after '?', "" when none */
     const char *const *header_names;  /* lower-cased */
     const char *const *header_values; /* surrounding blanks trimmed */
     size_t nheaders;

@@ -16,11 +16,25 @@
 #define MAX_COUNT 1000000L
 
 static const char *const step_fields[] = {
-    "provider",          "model",   "count",       "repeat",
-    "status",            "body",    "retry_after", "retry_after_ms",
-    "headers",           "delay_ms", "first_chunk_delay_ms", "chunk_interval_ms",
-    "drop_after_chunks", "error_event_after_chunks", "malformed", "hang",
-    "tool_call",         "text",    "split_at",
+    "provider",
+    "model",
+    "count",
+    "repeat",
+    "status",
+    "body",
+    "retry_after",
+    "retry_after_ms",
+    "headers",
+    "delay_ms",
+    "first_chunk_delay_ms",
+    "chunk_interval_ms",
+    "drop_after_chunks",
+    "error_event_after_chunks",
+    "malformed",
+    "hang",
+    "tool_call",
+    "text",
+    "split_at",
 };
 
 static int fail(char *why, size_t why_len, const char *fmt, ...)
@@ -211,8 +225,10 @@ static int parse_headers(const cJSON *it, llmux__mock_step *s, char *why, size_t
         return fail(why, why_len, "headers: must be an object of name: string value");
     for (const cJSON *h = it->child; h; h = h->next) {
         if (!cJSON_IsString(h) || !header_ok(h->string, h->valuestring))
-            return fail(why, why_len, "headers.%s: must be a string without CR/LF, named by a "
-                                      "valid header name", h->string);
+            return fail(why, why_len,
+                        "headers.%s: must be a string without CR/LF, named by a "
+                        "valid header name",
+                        h->string);
         if (add_header(s, h->string, h->valuestring))
             return fail(why, why_len, "out of memory");
     }
@@ -233,10 +249,11 @@ static int parse_step(const cJSON *obj, llmux__mock_step *s, char *why, size_t w
     }
     const cJSON *it;
     if ((it = cJSON_GetObjectItemCaseSensitive(obj, "provider"))) {
-        if (!cJSON_IsString(it) || (s->provider = llmux__mock_provider_from_name(
-                                        it->valuestring)) < 0)
-            return fail(why, why_len,
-                        "provider: must be one of \"openai\", \"azure\", \"anthropic\", \"google\"");
+        if (!cJSON_IsString(it) ||
+            (s->provider = llmux__mock_provider_from_name(it->valuestring)) < 0)
+            return fail(
+                why, why_len,
+                "provider: must be one of \"openai\", \"azure\", \"anthropic\", \"google\"");
     }
     if ((it = cJSON_GetObjectItemCaseSensitive(obj, "model"))) {
         if (!cJSON_IsString(it) || !*it->valuestring)
@@ -270,11 +287,10 @@ static int parse_step(const cJSON *obj, llmux__mock_step *s, char *why, size_t w
     if (get_long(obj, "delay_ms", 0, MAX_DELAY_MS, &s->delay_ms, why, why_len) ||
         get_long(obj, "first_chunk_delay_ms", 0, MAX_DELAY_MS, &s->first_chunk_delay_ms, why,
                  why_len) ||
-        get_long(obj, "chunk_interval_ms", 0, MAX_DELAY_MS, &s->chunk_interval_ms, why,
-                 why_len) ||
+        get_long(obj, "chunk_interval_ms", 0, MAX_DELAY_MS, &s->chunk_interval_ms, why, why_len) ||
         get_long(obj, "drop_after_chunks", 0, MAX_COUNT, &s->drop_after_chunks, why, why_len) ||
-        get_long(obj, "error_event_after_chunks", 0, MAX_COUNT, &s->error_event_after_chunks,
-                 why, why_len))
+        get_long(obj, "error_event_after_chunks", 0, MAX_COUNT, &s->error_event_after_chunks, why,
+                 why_len))
         return -1;
     if ((it = cJSON_GetObjectItemCaseSensitive(obj, "malformed"))) {
         const char *m = cJSON_IsString(it) ? it->valuestring : "";
@@ -292,8 +308,8 @@ static int parse_step(const cJSON *obj, llmux__mock_step *s, char *why, size_t w
             return fail(why, why_len, "hang: must be true or false");
         s->hang = cJSON_IsTrue(it);
     }
-    if ((it = cJSON_GetObjectItemCaseSensitive(obj, "tool_call")) &&
-        !cJSON_IsFalse(it) && parse_tool_call(it, s, why, why_len))
+    if ((it = cJSON_GetObjectItemCaseSensitive(obj, "tool_call")) && !cJSON_IsFalse(it) &&
+        parse_tool_call(it, s, why, why_len))
         return -1;
     if ((it = cJSON_GetObjectItemCaseSensitive(obj, "text"))) {
         if (!cJSON_IsString(it))
@@ -307,14 +323,18 @@ static int parse_step(const cJSON *obj, llmux__mock_step *s, char *why, size_t w
     int faults = (s->drop_after_chunks >= 0) + (s->error_event_after_chunks >= 0) +
                  (s->malformed != LLMUX__MOCK_MALFORMED_NONE) + s->hang;
     if (faults > 1)
-        return fail(why, why_len, "drop_after_chunks, error_event_after_chunks, malformed and "
-                                  "hang exclude each other: give one");
+        return fail(why, why_len,
+                    "drop_after_chunks, error_event_after_chunks, malformed and "
+                    "hang exclude each other: give one");
     if (s->status >= 300 && (faults || s->tool_call || s->text))
-        return fail(why, why_len, "status %d answers with an error body: it cannot be combined "
-                                  "with a fault, tool_call or text", s->status);
+        return fail(why, why_len,
+                    "status %d answers with an error body: it cannot be combined "
+                    "with a fault, tool_call or text",
+                    s->status);
     if (s->status && s->status < 300 && (s->tool_call || s->text) && s->body)
-        return fail(why, why_len, "body replaces the answer: it cannot be combined with "
-                                  "tool_call or text");
+        return fail(why, why_len,
+                    "body replaces the answer: it cannot be combined with "
+                    "tool_call or text");
     if (!(s->source = cJSON_PrintUnformatted(obj)))
         return fail(why, why_len, "out of memory");
     return 0;
@@ -403,8 +423,9 @@ long llmux__mock_script_add(llmux__mock_script *script, const char *json, size_t
         list = cJSON_GetObjectItemCaseSensitive(root, "steps");
         if (!list || root->child->next) {
             cJSON_Delete(root);
-            return fail(why, why_len, "the script must be a JSON array of steps or "
-                                      "{\"steps\": [...]}");
+            return fail(why, why_len,
+                        "the script must be a JSON array of steps or "
+                        "{\"steps\": [...]}");
         }
     }
     if (!cJSON_IsArray(list)) {

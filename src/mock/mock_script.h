@@ -27,29 +27,29 @@ typedef struct llmux__mock_header {
 
 /* One parsed step. Every pointer member is owned by the step. */
 typedef struct llmux__mock_step {
-    int provider;  /* llmux__mock_provider to match, -1 = any */
-    char *model;   /* model to match, NULL = any */
-    long count;    /* requests this step still applies to (>= 1) */
-    int status;    /* HTTP status to answer with, 0 = a normal 200 answer */
-    char *body;    /* exact body to send with `status` (NULL = the provider's own body) */
+    int provider; /* llmux__mock_provider to match, -1 = any */
+    char *model;  /* model to match, NULL = any */
+    long count;   /* requests this step still applies to (>= 1) */
+    int status;   /* HTTP status to answer with, 0 = a normal 200 answer */
+    char *body;   /* exact body to send with `status` (NULL = the provider's own body) */
     size_t body_len;
     llmux__mock_header *headers; /* extra response headers (retry-after ones included) */
     size_t nheaders;
-    long delay_ms;             /* before the status line */
-    long first_chunk_delay_ms; /* before the first content (stream chunk or JSON body) */
-    long chunk_interval_ms;    /* between content chunks */
-    long drop_after_chunks;    /* close the socket after n content chunks, -1 = never */
+    long delay_ms;                 /* before the status line */
+    long first_chunk_delay_ms;     /* before the first content (stream chunk or JSON body) */
+    long chunk_interval_ms;        /* between content chunks */
+    long drop_after_chunks;        /* close the socket after n content chunks, -1 = never */
     long error_event_after_chunks; /* provider-shaped in-stream error after n, -1 = never */
     llmux__mock_malformed malformed;
-    bool hang;           /* accept the request and never answer */
-    bool tool_call;      /* answer with a tool call (when the request offers tools) */
-    char *tool_name;     /* NULL = the first tool the request offers */
-    char *tool_args;     /* JSON object text; NULL = "{}" */
-    char *tool_id;       /* NULL = a generated, provider-shaped id */
-    char *text;          /* answer text, NULL = default (or echo) */
-    size_t *split_at;    /* byte offsets where stream deltas of `text` split */
+    bool hang;        /* accept the request and never answer */
+    bool tool_call;   /* answer with a tool call (when the request offers tools) */
+    char *tool_name;  /* NULL = the first tool the request offers */
+    char *tool_args;  /* JSON object text; NULL = "{}" */
+    char *tool_id;    /* NULL = a generated, provider-shaped id */
+    char *text;       /* answer text, NULL = default (or echo) */
+    size_t *split_at; /* byte offsets where stream deltas of `text` split */
     size_t nsplit;
-    char *source;        /* the step as JSON text, for the request log */
+    char *source; /* the step as JSON text, for the request log */
 } llmux__mock_step;
 
 /* Parses one step object into *out (zeroed first). Returns 0, or -1 with a message in

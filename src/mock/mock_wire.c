@@ -31,12 +31,11 @@ int llmux__mock_provider_from_name(const char *name)
 /* small helpers                                                                          */
 /* ------------------------------------------------------------------------------------ */
 
-static int bad(llmux__mock_error *err, const char *param, const char *code, const char *fmt,
-               ...) __attribute__((format(printf, 4, 5)));
+static int bad(llmux__mock_error *err, const char *param, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Fills *err as a 400 the API refuses; returns -1. */
-static int bad(llmux__mock_error *err, const char *param, const char *code, const char *fmt,
-               ...)
+static int bad(llmux__mock_error *err, const char *param, const char *code, const char *fmt, ...)
 {
     memset(err, 0, sizeof *err);
     err->status = 400;
@@ -125,8 +124,7 @@ static long count_tokens_of(const cJSON *it)
 
 void llmux__mock_random_chars(uint64_t *rng, char *out, size_t n)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     for (size_t i = 0; i < n; i++) {
         /* xorshift64* */
         uint64_t x = *rng;
@@ -193,16 +191,45 @@ static int add_stop(llmux__mock_call *c, const char *s)
 /* OpenAI / Azure request checks                                                          */
 /* ------------------------------------------------------------------------------------ */
 
-static const char *const openai_fields[] = {
-    "model", "messages", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
-    "max_tokens", "max_completion_tokens", "n", "presence_penalty", "response_format", "seed",
-    "service_tier", "stop", "stream", "stream_options", "temperature", "top_p", "tools",
-    "tool_choice", "parallel_tool_calls", "user", "function_call", "functions", "metadata",
-    "store", "modalities", "audio", "prediction", "reasoning_effort", "web_search_options",
-    "verbosity", "prompt_cache_key", "safety_identifier", "data_sources", NULL};
+static const char *const openai_fields[] = {"model",
+                                            "messages",
+                                            "frequency_penalty",
+                                            "logit_bias",
+                                            "logprobs",
+                                            "top_logprobs",
+                                            "max_tokens",
+                                            "max_completion_tokens",
+                                            "n",
+                                            "presence_penalty",
+                                            "response_format",
+                                            "seed",
+                                            "service_tier",
+                                            "stop",
+                                            "stream",
+                                            "stream_options",
+                                            "temperature",
+                                            "top_p",
+                                            "tools",
+                                            "tool_choice",
+                                            "parallel_tool_calls",
+                                            "user",
+                                            "function_call",
+                                            "functions",
+                                            "metadata",
+                                            "store",
+                                            "modalities",
+                                            "audio",
+                                            "prediction",
+                                            "reasoning_effort",
+                                            "web_search_options",
+                                            "verbosity",
+                                            "prompt_cache_key",
+                                            "safety_identifier",
+                                            "data_sources",
+                                            NULL};
 
 static const char *const openai_roles[] = {"system", "developer", "user", "assistant",
-                                           "tool", "function", NULL};
+                                           "tool",   "function",  NULL};
 
 static int check_openai_message(const cJSON *m, size_t i, const cJSON **pending_calls,
                                 llmux__mock_error *err)
@@ -211,8 +238,8 @@ static int check_openai_message(const cJSON *m, size_t i, const cJSON **pending_
     if (!cJSON_IsObject(m)) {
         snprintf(param, sizeof param, "messages[%zu]", i);
         return bad(err, param, "invalid_type",
-                   "Invalid type for 'messages[%zu]': expected an object, but got %s instead.",
-                   i, type_name(m));
+                   "Invalid type for 'messages[%zu]': expected an object, but got %s instead.", i,
+                   type_name(m));
     }
     const cJSON *role = get(m, "role");
     snprintf(param, sizeof param, "messages[%zu].role", i);
@@ -259,8 +286,8 @@ static int check_openai_message(const cJSON *m, size_t i, const cJSON **pending_
                 snprintf(param, sizeof param, "messages[%zu].tool_calls[%zu]", i, j);
                 if (!cJSON_IsString(get(tc, "id")))
                     return bad(err, param, "missing_required_parameter",
-                               "Missing required parameter: 'messages[%zu].tool_calls[%zu].id'.",
-                               i, j);
+                               "Missing required parameter: 'messages[%zu].tool_calls[%zu].id'.", i,
+                               j);
                 const cJSON *type = get(tc, "type");
                 if (!cJSON_IsString(type) || strcmp(type->valuestring, "function") != 0)
                     return bad(err, param, "invalid_value",
@@ -295,8 +322,7 @@ static int check_openai_message(const cJSON *m, size_t i, const cJSON **pending_
         for (const cJSON *p = content->child; p; p = p->next, j++)
             if (!cJSON_IsString(get(p, "type")))
                 return bad(err, param, "missing_required_parameter",
-                           "Missing required parameter: 'messages[%zu].content[%zu].type'.", i,
-                           j);
+                           "Missing required parameter: 'messages[%zu].content[%zu].type'.", i, j);
     }
     if (strcmp(r, "tool") == 0) {
         const cJSON *id = get(m, "tool_call_id");
@@ -481,11 +507,10 @@ static int parse_openai(cJSON *root, bool azure, llmux__mock_call *c, llmux__moc
                        "Invalid value for 'tool_choice': 'tool_choice' is only allowed when "
                        "'tools' are specified.");
         static const char *const modes[] = {"none", "auto", "required", NULL};
-        bool ok = cJSON_IsString(choice) ? in_list(choice->valuestring, modes)
-                                         : cJSON_IsObject(choice) &&
-                                               cJSON_IsObject(get(choice, "function")) &&
-                                               cJSON_IsString(get(get(choice, "function"),
-                                                                  "name"));
+        bool ok = cJSON_IsString(choice)
+                      ? in_list(choice->valuestring, modes)
+                      : cJSON_IsObject(choice) && cJSON_IsObject(get(choice, "function")) &&
+                            cJSON_IsString(get(get(choice, "function"), "name"));
         if (!ok)
             return bad(err, "tool_choice", "invalid_value",
                        "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or "
@@ -499,10 +524,24 @@ static int parse_openai(cJSON *root, bool azure, llmux__mock_call *c, llmux__moc
 /* Anthropic request checks                                                               */
 /* ------------------------------------------------------------------------------------ */
 
-static const char *const anthropic_fields[] = {
-    "model",  "messages", "max_tokens", "system", "metadata",  "stop_sequences", "stream",
-    "temperature", "top_k", "top_p", "tools", "tool_choice", "thinking", "service_tier",
-    "container", "mcp_servers", "context_management", NULL};
+static const char *const anthropic_fields[] = {"model",
+                                               "messages",
+                                               "max_tokens",
+                                               "system",
+                                               "metadata",
+                                               "stop_sequences",
+                                               "stream",
+                                               "temperature",
+                                               "top_k",
+                                               "top_p",
+                                               "tools",
+                                               "tool_choice",
+                                               "thinking",
+                                               "service_tier",
+                                               "container",
+                                               "mcp_servers",
+                                               "context_management",
+                                               NULL};
 
 static int check_anthropic_block(const cJSON *b, size_t i, size_t j, const char *role,
                                  const cJSON *prev_tool_ids, llmux__mock_error *err)
@@ -516,8 +555,7 @@ static int check_anthropic_block(const cJSON *b, size_t i, size_t j, const char 
         if (!cJSON_IsString(text))
             return bad(err, NULL, NULL, "messages.%zu.content.%zu.text: Field required", i, j);
         if (!*text->valuestring)
-            return bad(err, NULL, NULL,
-                       "messages: text content blocks must be non-empty");
+            return bad(err, NULL, NULL, "messages: text content blocks must be non-empty");
     } else if (strcmp(t, "tool_use") == 0) {
         if (strcmp(role, "assistant") != 0)
             return bad(err, NULL, NULL,
@@ -525,8 +563,10 @@ static int check_anthropic_block(const cJSON *b, size_t i, size_t j, const char 
                        "messages",
                        i, j);
         if (!cJSON_IsString(get(b, "id")) || !cJSON_IsString(get(b, "name")))
-            return bad(err, NULL, NULL, "messages.%zu.content.%zu.tool_use: id and name are "
-                                        "required", i, j);
+            return bad(err, NULL, NULL,
+                       "messages.%zu.content.%zu.tool_use: id and name are "
+                       "required",
+                       i, j);
         if (!cJSON_IsObject(get(b, "input")))
             return bad(err, NULL, NULL,
                        "messages.%zu.content.%zu.tool_use.input: Input should be a valid "
@@ -559,9 +599,14 @@ static int check_anthropic_block(const cJSON *b, size_t i, size_t j, const char 
                        "string or list",
                        i, j);
     } else {
-        static const char *const other[] = {"image", "document", "thinking", "redacted_thinking",
-                                            "search_result", "server_tool_use",
-                                            "web_search_tool_result", NULL};
+        static const char *const other[] = {"image",
+                                            "document",
+                                            "thinking",
+                                            "redacted_thinking",
+                                            "search_result",
+                                            "server_tool_use",
+                                            "web_search_tool_result",
+                                            NULL};
         if (!in_list(t, other))
             return bad(err, NULL, NULL,
                        "messages.%zu.content.%zu.type: Input tag '%s' found using 'type' does "
@@ -612,8 +657,8 @@ static int parse_anthropic(cJSON *root, llmux__mock_call *c, llmux__mock_error *
         }
         if (!cJSON_IsString(role) || (strcmp(role->valuestring, "user") != 0 &&
                                       strcmp(role->valuestring, "assistant") != 0)) {
-            rc = bad(err, NULL, NULL, "messages.%zu.role: Input should be 'user' or 'assistant'",
-                     i);
+            rc =
+                bad(err, NULL, NULL, "messages.%zu.role: Input should be 'user' or 'assistant'", i);
             break;
         }
         bool last = m->next == NULL, assistant = strcmp(role->valuestring, "assistant") == 0;
@@ -746,21 +791,50 @@ static void to_snake(const char *in, char *out, size_t n)
     out[o] = '\0';
 }
 
-static const char *const google_fields[] = {
-    "contents", "tools", "tool_config", "safety_settings", "system_instruction",
-    "generation_config", "cached_content", "labels", NULL};
+static const char *const google_fields[] = {"contents",
+                                            "tools",
+                                            "tool_config",
+                                            "safety_settings",
+                                            "system_instruction",
+                                            "generation_config",
+                                            "cached_content",
+                                            "labels",
+                                            NULL};
 
-static const char *const google_gen_fields[] = {
-    "temperature", "top_p", "top_k", "candidate_count", "max_output_tokens", "stop_sequences",
-    "response_mime_type", "response_schema", "response_json_schema", "presence_penalty",
-    "frequency_penalty", "seed", "response_logprobs", "logprobs", "thinking_config",
-    "response_modalities", "speech_config", "media_resolution", "enable_enhanced_civic_answers",
-    "image_config", NULL};
+static const char *const google_gen_fields[] = {"temperature",
+                                                "top_p",
+                                                "top_k",
+                                                "candidate_count",
+                                                "max_output_tokens",
+                                                "stop_sequences",
+                                                "response_mime_type",
+                                                "response_schema",
+                                                "response_json_schema",
+                                                "presence_penalty",
+                                                "frequency_penalty",
+                                                "seed",
+                                                "response_logprobs",
+                                                "logprobs",
+                                                "thinking_config",
+                                                "response_modalities",
+                                                "speech_config",
+                                                "media_resolution",
+                                                "enable_enhanced_civic_answers",
+                                                "image_config",
+                                                NULL};
 
-static const char *const google_part_fields[] = {
-    "text", "inline_data", "function_call", "function_response", "file_data",
-    "executable_code", "code_execution_result", "thought", "thought_signature",
-    "video_metadata", "part_metadata", NULL};
+static const char *const google_part_fields[] = {"text",
+                                                 "inline_data",
+                                                 "function_call",
+                                                 "function_response",
+                                                 "file_data",
+                                                 "executable_code",
+                                                 "code_execution_result",
+                                                 "thought",
+                                                 "thought_signature",
+                                                 "video_metadata",
+                                                 "part_metadata",
+                                                 NULL};
 
 static const cJSON *get_g(const cJSON *obj, const char *snake)
 {
@@ -796,8 +870,10 @@ static int unknown_google(const cJSON *obj, const char *const *allowed, const ch
 static int check_google_parts(const cJSON *parts, const char *where, llmux__mock_error *err)
 {
     if (!cJSON_IsArray(parts) || !parts->child)
-        return bad(err, NULL, NULL, "* GenerateContentRequest.%s.parts: contents.parts must not "
-                                    "be empty.\n", where);
+        return bad(err, NULL, NULL,
+                   "* GenerateContentRequest.%s.parts: contents.parts must not "
+                   "be empty.\n",
+                   where);
     size_t j = 0;
     for (const cJSON *p = parts->child; p; p = p->next, j++) {
         char at[96];
@@ -809,8 +885,9 @@ static int check_google_parts(const cJSON *parts, const char *where, llmux__mock
         const cJSON *text = get_g(p, "text");
         const cJSON *fc = get_g(p, "function_call");
         const cJSON *fr = get_g(p, "function_response");
-        int data = (text != NULL) + (fc != NULL) + (fr != NULL) + (get_g(p, "inline_data") != NULL) +
-                   (get_g(p, "file_data") != NULL) + (get_g(p, "executable_code") != NULL) +
+        int data = (text != NULL) + (fc != NULL) + (fr != NULL) +
+                   (get_g(p, "inline_data") != NULL) + (get_g(p, "file_data") != NULL) +
+                   (get_g(p, "executable_code") != NULL) +
                    (get_g(p, "code_execution_result") != NULL);
         if (data != 1)
             return bad(err, NULL, NULL,
@@ -882,16 +959,17 @@ static int parse_google(cJSON *root, llmux__mock_call *c, llmux__mock_error *err
         }
     }
     const cJSON *sys = get_g(root, "system_instruction");
-    if (sys && (!cJSON_IsObject(sys) || check_google_parts(get_g(sys, "parts"),
-                                                           "system_instruction", err)))
+    if (sys && (!cJSON_IsObject(sys) ||
+                check_google_parts(get_g(sys, "parts"), "system_instruction", err)))
         return sys && !cJSON_IsObject(sys)
                    ? bad(err, NULL, NULL, "Invalid value at 'system_instruction' (Content)")
                    : -1;
     const cJSON *gen = get_g(root, "generation_config");
     if (gen) {
         if (!cJSON_IsObject(gen))
-            return bad(err, NULL, NULL, "Invalid value at 'generation_config' "
-                                        "(GenerationConfig)");
+            return bad(err, NULL, NULL,
+                       "Invalid value at 'generation_config' "
+                       "(GenerationConfig)");
         if (unknown_google(gen, google_gen_fields, "generation_config", err))
             return -1;
         const cJSON *t = get_g(gen, "temperature");
@@ -914,8 +992,9 @@ static int parse_google(cJSON *root, llmux__mock_call *c, llmux__mock_error *err
                            "5 stop sequences are allowed\n");
             for (const cJSON *s = stops->child; s; s = s->next) {
                 if (!cJSON_IsString(s))
-                    return bad(err, NULL, NULL, "Invalid value at "
-                                                "'generation_config.stop_sequences' (TYPE_STRING)");
+                    return bad(err, NULL, NULL,
+                               "Invalid value at "
+                               "'generation_config.stop_sequences' (TYPE_STRING)");
                 if (add_stop(c, s->valuestring))
                     return -2;
             }
@@ -948,13 +1027,12 @@ static int parse_google(cJSON *root, llmux__mock_call *c, llmux__mock_error *err
             }
         }
     }
-    c->prompt_tokens =
-        count_tokens_of(contents) + count_tokens_of(sys) + count_tokens_of(tools);
+    c->prompt_tokens = count_tokens_of(contents) + count_tokens_of(sys) + count_tokens_of(tools);
     return 0;
 }
 
-int llmux__mock_call_parse(int provider, const char *url_model, bool google_stream,
-                           bool google_sse, const char *body, size_t len, llmux__mock_call *out,
+int llmux__mock_call_parse(int provider, const char *url_model, bool google_stream, bool google_sse,
+                           const char *body, size_t len, llmux__mock_call *out,
                            llmux__mock_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -966,8 +1044,9 @@ int llmux__mock_call_parse(int provider, const char *url_model, bool google_stre
     int rc;
     if (!root) {
         if (provider == LLMUX__MOCK_ANTHROPIC)
-            rc = bad(err, NULL, NULL, "There was an error parsing the body of your request: "
-                                      "it is not valid JSON");
+            rc = bad(err, NULL, NULL,
+                     "There was an error parsing the body of your request: "
+                     "it is not valid JSON");
         else if (provider == LLMUX__MOCK_GOOGLE)
             rc = bad(err, NULL, NULL, "Invalid JSON payload received. Unexpected token.");
         else
@@ -1051,8 +1130,8 @@ static bool cut_at_tokens(char *text, long cap)
     return false;
 }
 
-int llmux__mock_answer_build(const llmux__mock_call *call, const llmux__mock_step *step,
-                             bool echo, uint64_t *rng, long created, llmux__mock_answer *a)
+int llmux__mock_answer_build(const llmux__mock_call *call, const llmux__mock_step *step, bool echo,
+                             uint64_t *rng, long created, llmux__mock_answer *a)
 {
     memset(a, 0, sizeof *a);
     a->created = created;
@@ -1074,10 +1153,10 @@ int llmux__mock_answer_build(const llmux__mock_call *call, const llmux__mock_ste
         break;
     }
     bool tool = step && step->tool_call && call->first_tool;
-    const char *text = step && step->text            ? step->text
-                       : echo && *call->last_user    ? call->last_user
-                       : tool                        ? NULL
-                                                     : LLMUX__MOCK_DEFAULT_TEXT;
+    const char *text = step && step->text         ? step->text
+                       : echo && *call->last_user ? call->last_user
+                       : tool                     ? NULL
+                                                  : LLMUX__MOCK_DEFAULT_TEXT;
     if (text && !(a->text = dup_s(text)))
         goto oom;
     if (step && step->text && step->nsplit) {
@@ -1328,13 +1407,20 @@ static cJSON *google_usage(const llmux__mock_answer *a, long candidates)
     cJSON_AddStringToObject(d, "modality", "TEXT");
     cJSON_AddNumberToObject(d, "tokenCount", (double)a->prompt_tokens);
     cJSON_AddItemToArray(details, d);
+    if (candidates >= 0) {
+        cJSON *cdetails = cJSON_AddArrayToObject(u, "candidatesTokensDetails");
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "modality", "TEXT");
+        cJSON_AddNumberToObject(c, "tokenCount", (double)candidates);
+        cJSON_AddItemToArray(cdetails, c);
+    }
     return u;
 }
 
 /* One Google response object with the given parts (text piece and/or function call). */
 static cJSON *google_response(const llmux__mock_call *call, const llmux__mock_answer *a,
-                              const char *text, size_t text_len, bool with_call,
-                              const char *finish, long candidates)
+                              const char *text, size_t text_len, bool with_call, const char *finish,
+                              long candidates)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *cands = cJSON_AddArrayToObject(root, "candidates");
@@ -1459,14 +1545,16 @@ static size_t next_arg_split(const char *args, size_t at, size_t len)
     return p;
 }
 
-static cJSON *openai_chunk(const llmux__mock_call *call, const llmux__mock_answer *a,
-                           cJSON *delta, const char *finish, bool full_filter)
+static cJSON *openai_chunk(const llmux__mock_call *call, const llmux__mock_answer *a, cJSON *delta,
+                           const char *finish, bool full_filter)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "id", a->id);
     cJSON_AddStringToObject(root, "object", "chat.completion.chunk");
     cJSON_AddNumberToObject(root, "created", (double)a->created);
     cJSON_AddStringToObject(root, "model", call->model);
+    if (call->provider != LLMUX__MOCK_AZURE)
+        cJSON_AddStringToObject(root, "service_tier", "default");
     cJSON_AddStringToObject(root, "system_fingerprint", "fp_11mux0mock");
     cJSON *choices = cJSON_AddArrayToObject(root, "choices");
     if (delta) {
@@ -1526,6 +1614,8 @@ static int openai_events(const llmux__mock_call *call, const llmux__mock_answer 
         }
         cJSON *calls = cJSON_AddArrayToObject(d, "tool_calls");
         cJSON_AddItemToArray(calls, openai_tool_call(a, true, ""));
+        if (!a->text)
+            cJSON_AddNullToObject(d, "refusal");
         rc |= push(ev, NULL, openai_chunk(call, a, d, NULL, false), true);
         size_t len = strlen(a->tool_args), at = 0;
         while (at < len && !rc) {
@@ -1545,8 +1635,8 @@ static int openai_events(const llmux__mock_call *call, const llmux__mock_answer 
     }
     if (omit_finish || rc)
         return rc ? -1 : 0;
-    rc |= push(ev, NULL, openai_chunk(call, a, cJSON_CreateObject(), openai_finish(a), false),
-               false);
+    rc |=
+        push(ev, NULL, openai_chunk(call, a, cJSON_CreateObject(), openai_finish(a), false), false);
     if (call->include_usage) {
         cJSON *u = openai_chunk(call, a, NULL, NULL, false);
         cJSON_DeleteItemFromObjectCaseSensitive(u, "usage");
@@ -1670,17 +1760,17 @@ static int google_events(const llmux__mock_call *call, const llmux__mock_answer 
             char *piece = strndup(a->text + at, next - at);
             sent += llmux__mock_count_tokens(piece);
             free(piece);
-            rc |= push(ev, NULL,
-                       google_response(call, a, a->text + at, next - at, false,
-                                       last ? finish : NULL,
-                                       last && !omit_finish ? a->completion_tokens : sent),
-                       true);
+            rc |=
+                push(ev, NULL,
+                     google_response(call, a, a->text + at, next - at, false, last ? finish : NULL,
+                                     last && !omit_finish ? a->completion_tokens : sent),
+                     true);
             at = next;
         }
     }
     if (a->tool_name && !rc)
-        rc |= push(ev, NULL,
-                   google_response(call, a, NULL, 0, true, finish, a->completion_tokens), true);
+        rc |= push(ev, NULL, google_response(call, a, NULL, 0, true, finish, a->completion_tokens),
+                   true);
     return rc ? -1 : 0;
 }
 
@@ -1761,26 +1851,46 @@ const char *llmux__mock_frame_end(const llmux__mock_call *call)
 const char *llmux__mock_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 529: return "Site Overloaded";
-    default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 402:
+        return "Payment Required";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 529:
+        return "Site Overloaded";
+    default:
+        return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
     }
 }
 
@@ -1798,14 +1908,16 @@ static char *openai_error(const llmux__mock_error *e, const char *model)
                  "from your browser and are prompted for a username and password. You can "
                  "obtain an API key from https://platform.openai.com/account/api-keys.");
     } else if (e->kind == LLMUX__MOCK_ERR_AUTH_INVALID) {
-        snprintf(msg, sizeof msg, "Incorrect API key provided. You can find your API key at "
-                                  "https://platform.openai.com/account/api-keys.");
+        snprintf(msg, sizeof msg,
+                 "Incorrect API key provided. You can find your API key at "
+                 "https://platform.openai.com/account/api-keys.");
         code = "invalid_api_key";
     } else if (!*msg) {
         switch (e->status) {
         case 401:
-            snprintf(msg, sizeof msg, "Incorrect API key provided. You can find your API key at "
-                                      "https://platform.openai.com/account/api-keys.");
+            snprintf(msg, sizeof msg,
+                     "Incorrect API key provided. You can find your API key at "
+                     "https://platform.openai.com/account/api-keys.");
             code = "invalid_api_key";
             break;
         case 403:
@@ -1833,8 +1945,7 @@ static char *openai_error(const llmux__mock_error *e, const char *model)
                      "The server had an error while processing your request. Sorry about that!");
             break;
         case 503:
-            snprintf(msg, sizeof msg,
-                     "The engine is currently overloaded, please try again later");
+            snprintf(msg, sizeof msg, "The engine is currently overloaded, please try again later");
             break;
         default:
             snprintf(msg, sizeof msg, "%s", e->status >= 500 ? "Bad gateway." : "Invalid request.");
@@ -1865,8 +1976,9 @@ static char *azure_error(const llmux__mock_error *e, const char *model)
     snprintf(code, sizeof code, "%d", e->status);
     snprintf(msg, sizeof msg, "%s", e->message);
     if (e->kind == LLMUX__MOCK_ERR_AUTH_MISSING) {
-        snprintf(msg, sizeof msg, "Access denied due to missing subscription key. Make sure to "
-                                  "include subscription key when making requests to an API.");
+        snprintf(msg, sizeof msg,
+                 "Access denied due to missing subscription key. Make sure to "
+                 "include subscription key when making requests to an API.");
     } else if (e->kind == LLMUX__MOCK_ERR_AUTH_INVALID || (!*msg && e->status == 401)) {
         snprintf(msg, sizeof msg,
                  "Access denied due to invalid subscription key or wrong API endpoint. Make sure "
@@ -1903,21 +2015,38 @@ static char *azure_error(const llmux__mock_error *e, const char *model)
     return print_and_free(root);
 }
 
-static char *anthropic_error(const llmux__mock_error *e, const char *model,
-                             const char *request_id)
+static char *anthropic_error(const llmux__mock_error *e, const char *model, const char *request_id)
 {
     const char *type;
     const char *msg = e->message;
     switch (e->status) {
-    case 400: type = "invalid_request_error"; break;
-    case 401: type = "authentication_error"; break;
-    case 402: type = "billing_error"; break;
-    case 403: type = "permission_error"; break;
-    case 404: type = "not_found_error"; break;
-    case 413: type = "request_too_large"; break;
-    case 429: type = "rate_limit_error"; break;
-    case 529: type = "overloaded_error"; break;
-    default: type = e->status >= 500 ? "api_error" : "invalid_request_error"; break;
+    case 400:
+        type = "invalid_request_error";
+        break;
+    case 401:
+        type = "authentication_error";
+        break;
+    case 402:
+        type = "billing_error";
+        break;
+    case 403:
+        type = "permission_error";
+        break;
+    case 404:
+        type = "not_found_error";
+        break;
+    case 413:
+        type = "request_too_large";
+        break;
+    case 429:
+        type = "rate_limit_error";
+        break;
+    case 529:
+        type = "overloaded_error";
+        break;
+    default:
+        type = e->status >= 500 ? "api_error" : "invalid_request_error";
+        break;
     }
     char buf[256];
     if (e->kind == LLMUX__MOCK_ERR_AUTH_MISSING) {
@@ -1926,21 +2055,31 @@ static char *anthropic_error(const llmux__mock_error *e, const char *model,
         msg = "invalid x-api-key";
     } else if (!*msg) {
         switch (e->status) {
-        case 401: msg = "invalid x-api-key"; break;
-        case 403: msg = "Your API key does not have permission to use the specified resource."; break;
+        case 401:
+            msg = "invalid x-api-key";
+            break;
+        case 403:
+            msg = "Your API key does not have permission to use the specified resource.";
+            break;
         case 404:
             snprintf(buf, sizeof buf, "model: %s", model ? model : "unknown");
             msg = buf;
             break;
-        case 413: msg = "Request exceeds the maximum allowed number of bytes."; break;
+        case 413:
+            msg = "Request exceeds the maximum allowed number of bytes.";
+            break;
         case 429:
             msg = "Number of request tokens has exceeded your per-minute rate limit "
                   "(https://docs.anthropic.com/en/api/rate-limits); see the response headers "
                   "for current usage. Please reduce the prompt length or the maximum tokens "
                   "requested, or try again later.";
             break;
-        case 529: msg = "Overloaded"; break;
-        default: msg = e->status >= 500 ? "Internal server error" : "Invalid request"; break;
+        case 529:
+            msg = "Overloaded";
+            break;
+        default:
+            msg = e->status >= 500 ? "Internal server error" : "Invalid request";
+            break;
         }
     }
     cJSON *root = cJSON_CreateObject();
@@ -1956,18 +2095,30 @@ static char *anthropic_error(const llmux__mock_error *e, const char *model,
 static const char *google_status(int status)
 {
     switch (status) {
-    case 400: return "INVALID_ARGUMENT";
-    case 401: return "UNAUTHENTICATED";
-    case 403: return "PERMISSION_DENIED";
-    case 404: return "NOT_FOUND";
-    case 409: return "ABORTED";
-    case 429: return "RESOURCE_EXHAUSTED";
-    case 499: return "CANCELLED";
-    case 500: return "INTERNAL";
-    case 501: return "NOT_IMPLEMENTED";
-    case 503: return "UNAVAILABLE";
-    case 504: return "DEADLINE_EXCEEDED";
-    default: return status >= 500 ? "UNKNOWN" : "FAILED_PRECONDITION";
+    case 400:
+        return "INVALID_ARGUMENT";
+    case 401:
+        return "UNAUTHENTICATED";
+    case 403:
+        return "PERMISSION_DENIED";
+    case 404:
+        return "NOT_FOUND";
+    case 409:
+        return "ABORTED";
+    case 429:
+        return "RESOURCE_EXHAUSTED";
+    case 499:
+        return "CANCELLED";
+    case 500:
+        return "INTERNAL";
+    case 501:
+        return "NOT_IMPLEMENTED";
+    case 503:
+        return "UNAVAILABLE";
+    case 504:
+        return "DEADLINE_EXCEEDED";
+    default:
+        return status >= 500 ? "UNKNOWN" : "FAILED_PRECONDITION";
     }
 }
 
@@ -2000,8 +2151,12 @@ static char *google_error(const llmux__mock_error *e, const char *model, const c
               "this API.";
     } else if (!*msg) {
         switch (e->status) {
-        case 400: msg = "Request contains an invalid argument."; break;
-        case 403: msg = "The caller does not have permission"; break;
+        case 400:
+            msg = "Request contains an invalid argument.";
+            break;
+        case 403:
+            msg = "The caller does not have permission";
+            break;
         case 404:
             snprintf(buf, sizeof buf,
                      "models/%s is not found for API version v1beta, or is not supported for "
@@ -2010,13 +2165,23 @@ static char *google_error(const llmux__mock_error *e, const char *model, const c
                      model ? model : "unknown");
             msg = buf;
             break;
-        case 429: msg = "You exceeded your current quota, please check your plan and billing "
-                        "details."; break;
-        case 500: msg = "An internal error has occurred. Please retry or report in "
-                        "https://developers.generativeai.google/guide/troubleshooting"; break;
-        case 503: msg = "The model is overloaded. Please try again later."; break;
-        case 504: msg = "Deadline expired before operation could complete."; break;
-        default: msg = e->status >= 500 ? "Internal error." : "Request failed."; break;
+        case 429:
+            msg = "You exceeded your current quota, please check your plan and billing "
+                  "details.";
+            break;
+        case 500:
+            msg = "An internal error has occurred. Please retry or report in "
+                  "https://developers.generativeai.google/guide/troubleshooting";
+            break;
+        case 503:
+            msg = "The model is overloaded. Please try again later.";
+            break;
+        case 504:
+            msg = "Deadline expired before operation could complete.";
+            break;
+        default:
+            msg = e->status >= 500 ? "Internal error." : "Request failed.";
+            break;
         }
     }
     if (e->status == 429 && e->kind != LLMUX__MOCK_ERR_INVALID) {

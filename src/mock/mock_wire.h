@@ -28,18 +28,18 @@ typedef enum llmux__mock_error_kind {
 
 /* An error to answer with. */
 typedef struct llmux__mock_error {
-    int status;                 /* HTTP status */
+    int status; /* HTTP status */
     llmux__mock_error_kind kind;
-    char message[512];          /* "" = the provider's default for the status */
-    char param[128];            /* OpenAI `param`, "" = null */
-    char code[64];              /* OpenAI `code`, "" = null */
+    char message[512]; /* "" = the provider's default for the status */
+    char param[128];   /* OpenAI `param`, "" = null */
+    char code[64];     /* OpenAI `code`, "" = null */
 } llmux__mock_error;
 
 /* What the mock understood of one completion request. Owned strings; clear with
  * llmux__mock_call_clear(). */
 typedef struct llmux__mock_call {
-    int provider;       /* llmux__mock_provider */
-    char *model;        /* body model, Azure deployment or Google URL model */
+    int provider; /* llmux__mock_provider */
+    char *model;  /* body model, Azure deployment or Google URL model */
     bool stream;
     bool include_usage; /* OpenAI/Azure stream_options.include_usage */
     bool google_sse;    /* Google streaming with alt=sse (else a JSON array is streamed) */
@@ -47,16 +47,16 @@ typedef struct llmux__mock_call {
     long max_tokens;    /* the request's output cap, -1 when none */
     char **stops;       /* stop sequences */
     size_t nstops;
-    char *first_tool;   /* the first tool the request offers, NULL when none */
-    char *last_user;    /* text of the last user message ("" when none) */
+    char *first_tool; /* the first tool the request offers, NULL when none */
+    char *last_user;  /* text of the last user message ("" when none) */
 } llmux__mock_call;
 
 /* Checks and reads a completion request body for `provider`. url_model is the model (or
  * Azure deployment) named by the URL, NULL when the body names it. google_stream says the
  * Google method was streamGenerateContent (google_sse: with alt=sse). Returns 0 with *out
  * filled, or -1 with *err set to the provider's 400 (and *out cleared). */
-int llmux__mock_call_parse(int provider, const char *url_model, bool google_stream,
-                           bool google_sse, const char *body, size_t len, llmux__mock_call *out,
+int llmux__mock_call_parse(int provider, const char *url_model, bool google_stream, bool google_sse,
+                           const char *body, size_t len, llmux__mock_call *out,
                            llmux__mock_error *err);
 
 /* Frees what a call owns. */
@@ -64,16 +64,16 @@ void llmux__mock_call_clear(llmux__mock_call *call);
 
 /* The answer to write. Owned strings; clear with llmux__mock_answer_clear(). */
 typedef struct llmux__mock_answer {
-    char id[64];             /* chatcmpl-…, msg_…, or Google responseId */
-    char tool_id[64];        /* call_…, toolu_… ("" for Google, which sends none) */
-    long created;            /* unix seconds */
-    char *text;              /* NULL when the answer is only a tool call */
-    size_t *split_at;        /* where stream deltas of text split; NULL = at words */
+    char id[64];      /* chatcmpl-…, msg_…, or Google responseId */
+    char tool_id[64]; /* call_…, toolu_… ("" for Google, which sends none) */
+    long created;     /* unix seconds */
+    char *text;       /* NULL when the answer is only a tool call */
+    size_t *split_at; /* where stream deltas of text split; NULL = at words */
     size_t nsplit;
-    char *tool_name;         /* NULL when no tool call */
-    char *tool_args;         /* JSON object text */
-    const char *finish;      /* "stop", "length", "tool_calls" or "stop_sequence" */
-    char *stop_sequence;     /* the matched stop sequence, or NULL */
+    char *tool_name;     /* NULL when no tool call */
+    char *tool_args;     /* JSON object text */
+    const char *finish;  /* "stop", "length", "tool_calls" or "stop_sequence" */
+    char *stop_sequence; /* the matched stop sequence, or NULL */
     long prompt_tokens;
     long completion_tokens;
 } llmux__mock_answer;
@@ -82,17 +82,14 @@ typedef struct llmux__mock_answer {
  * user message when echo, else LLMUX__MOCK_DEFAULT_TEXT; a tool call when the step asks for
  * one and the request offers tools; cut at a stop sequence or at the output cap.
  * *rng is the id generator's state. Returns 0, or -1 when out of memory. */
-int llmux__mock_answer_build(const llmux__mock_call *call, const llmux__mock_step *step,
-                             bool echo, uint64_t *rng, long created, llmux__mock_answer *out);
+int llmux__mock_answer_build(const llmux__mock_call *call, const llmux__mock_step *step, bool echo,
+                             uint64_t *rng, long created, llmux__mock_answer *out);
 
 /* Frees what an answer owns. */
 void llmux__mock_answer_clear(llmux__mock_answer *answer);
 
 /* Writes n random letters/digits and a NUL into out (n + 1 bytes). */
 void llmux__mock_random_chars(uint64_t *rng, char *out, size_t n);
-
-/* A rough token count: every whitespace-separated word costs ceil(length / 4). */
-long llmux__mock_count_tokens(const char *text);
 
 /* The non-streaming JSON body of `answer`. Caller frees. NULL when out of memory. */
 char *llmux__mock_wire_body(const llmux__mock_call *call, const llmux__mock_answer *answer);
