@@ -15,5 +15,6 @@ typedef struct llmux__command {
 
 int llmux__cmd_plan(int argc, char **argv);
 int llmux__cmd_mock(int argc, char **argv);
+int llmux__cmd_sentences(int argc, char **argv);
 
 #endif

@@ -12,6 +12,8 @@ static int cmd_version(int argc, char **argv);
 static const llmux__command commands[] = {
     {"plan", "print the attempt plan a request will follow (validates it)", llmux__cmd_plan},
     {"mock", "run the mock provider (fake upstreams with scripted faults)", llmux__cmd_mock},
+    {"sentences", "show how text is chunked (and cleaned) for text-to-speech",
+     llmux__cmd_sentences},
     {"version", "print the version", cmd_version},
     {"help", "list the subcommands", cmd_help},
 };
