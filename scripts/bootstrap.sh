@@ -5,7 +5,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libevent-dev libcjson-dev
-      libssl-dev libcmocka-dev nodejs npm ca-certificates)
+      libssl-dev libhttp-parser-dev libcmocka-dev nodejs npm ca-certificates)
 for arg in "$@"; do
     case "$arg" in
         --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
