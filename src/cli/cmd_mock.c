@@ -66,8 +66,10 @@ int llmux__cmd_mock(int argc, char **argv)
             name[n] = '\0';
             int p = llmux__mock_provider_from_name(name);
             if (p < 0) {
-                fprintf(stderr, "llmux mock: unknown provider '%s' in --key "
-                                "(openai, azure, anthropic, google)\n", name);
+                fprintf(stderr,
+                        "llmux mock: unknown provider '%s' in --key "
+                        "(openai, azure, anthropic, google)\n",
+                        name);
                 return 2;
             }
             opts.keys[p] = eq + 1;
