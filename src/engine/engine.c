@@ -6,6 +6,7 @@
 
 #include <event2/event.h>
 #include <math.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,18 @@ double llmux__mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* snprintf that may cut the text (detail messages): vsnprintf keeps the compiler
+ * from warning about the truncation we accept. */
+static void msgf(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void msgf(char *dst, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, n, fmt, ap);
+    va_end(ap);
 }
 
 static void wipe_free(char *s)
@@ -384,7 +397,7 @@ static llmux__attempt_log *log_attempt(llmux__call *c, llmux_code error, const c
     double end = llmux__mono();
     a->latency_ms = (end - c->started) * 1000.0;
     a->ttfb_ms = c->first_byte >= 0 ? (c->first_byte - c->started) * 1000.0 : -1;
-    snprintf(a->message, sizeof a->message, "%s", message ? message : "");
+    msgf(a->message, sizeof a->message, "%s", message ? message : "");
     if (c->cb.on_attempt)
         c->cb.on_attempt(c->cb.ud, a);
     return a;
@@ -594,7 +607,7 @@ static void start_step(llmux__call *c)
     if (rc != LLMUX_OK) {
         c->uerr.code = rc == LLMUX_ENOMEM ? LLMUX_ENOMEM : LLMUX_EINVALID_REQUEST;
         c->uerr.retryable = false;
-        snprintf(c->uerr.message, sizeof c->uerr.message, "%s", err.message);
+        msgf(c->uerr.message, sizeof c->uerr.message, "%s", err.message);
         attempt_failed(c);
         return;
     }
@@ -667,7 +680,7 @@ static void attempt_failed(llmux__call *c)
         log_attempt(c, LLMUX_ESTREAM_INTERRUPTED, c->uerr.message);
         llmux__call_result r = {0};
         r.code = LLMUX_ESTREAM_INTERRUPTED;
-        snprintf(r.message, sizeof r.message, "%s stream interrupted after the first chunk: %s",
+        msgf(r.message, sizeof r.message, "%s stream interrupted after the first chunk: %s",
                  llmux__provider_name(s->params->provider),
                  c->uerr.message[0] ? c->uerr.message : llmux_strerror(c->uerr.code));
         r.provider = s->params->provider;
