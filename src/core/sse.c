@@ -61,6 +61,9 @@ static bool buf_append(llmux__sse_buf *b, const char *s, size_t n, size_t max)
     return true;
 }
 
+/* A line may hold a field name before max_event bytes of value. */
+#define LINE_SLACK 64
+
 /* Moves borrowed event data into the owned buffer (before its source goes away). */
 static bool own_data(llmux__sse_parser *p)
 {
@@ -161,7 +164,7 @@ llmux__sse_status llmux__sse_next(llmux__sse_parser *p, const char *buf, size_t 
         const char *eol = find_eol(buf + i, len - i);
         if (!eol) {
             /* A cut line: keep it, and what it may extend, for the next buffer. */
-            if (!own_data(p) || !buf_append(&p->line, buf + i, len - i, p->max_event))
+            if (!own_data(p) || !buf_append(&p->line, buf + i, len - i, p->max_event + LINE_SLACK))
                 goto fail;
             i = len;
             break;
@@ -178,7 +181,7 @@ llmux__sse_status llmux__sse_next(llmux__sse_parser *p, const char *buf, size_t 
         }
         line_result r;
         if (p->line.len > 0) {
-            if (!buf_append(&p->line, buf + i, j - i, p->max_event))
+            if (!buf_append(&p->line, buf + i, j - i, p->max_event + LINE_SLACK))
                 goto fail;
             r = process_line(p, p->line.p, p->line.len, false);
             p->line.len = 0;

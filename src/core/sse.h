@@ -18,7 +18,8 @@
  * usual case) is reported without a copy, pointing into that buffer. Only what must
  * outlive a call — a line cut by the end of a buffer, a multi-line event — is copied
  * into two small buffers the parser owns, which grow to the largest such event and
- * never past `max_event` bytes (default 1 MiB): a longer event or line is an error.
+ * never past `max_event` bytes (default 1 MiB): an event whose data is longer, or a line
+ * longer than max_event + 64 bytes, is an error.
  *
  * Not thread-safe; one parser per stream.
  */

@@ -68,9 +68,12 @@ cJSON *llmux__openai_body(const llmux__params *p, const llmux__request *req,
         cJSON *stop = cJSON_AddArrayToObject(body, "stop");
         if (!stop)
             goto oom;
-        for (size_t i = 0; i < p->n_stop; i++)
-            if (!add_item(stop, NULL, cJSON_CreateString(p->stop[i])))
+        for (size_t i = 0; i < p->n_stop; i++) {
+            cJSON *s = cJSON_CreateString(p->stop[i]);
+            if (!s)
                 goto oom;
+            cJSON_AddItemToArray(stop, s);
+        }
     }
     if ((p->set & LLMUX__F_TOOLS) && p->n_tools) {
         cJSON *tools = cJSON_AddArrayToObject(body, "tools");
