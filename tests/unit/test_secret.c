@@ -138,7 +138,7 @@ static void test_secrets_excluded_from_core_dumps(void **state)
     char *large = llmux__secret_alloc(10000);
     assert_non_null(small);
     assert_non_null(large);
-    char flags[256];
+    char flags[512];
     vmflags_of(small, flags, sizeof flags);
     if (flags[0] == '\0') {
         llmux__secret_free(small);
