@@ -477,13 +477,17 @@ static void pump(exchange *x)
             }
         }
         x->waited = false;
+        /* a cut after n chunks, n past the last chunk: right after the last one */
         bool at_cut = ev->content || x->content_sent == x->content_total;
-        if (s->drop_after_chunks >= 0 && x->content_sent >= s->drop_after_chunks && at_cut) {
+        long drop_n =
+            s->drop_after_chunks < x->content_total ? s->drop_after_chunks : x->content_total;
+        long err_n = s->error_event_after_chunks < x->content_total ? s->error_event_after_chunks
+                                                                    : x->content_total;
+        if (s->drop_after_chunks >= 0 && x->content_sent >= drop_n && at_cut) {
             finish(x, true);
             return;
         }
-        if (s->error_event_after_chunks >= 0 && x->content_sent >= s->error_event_after_chunks &&
-            at_cut && x->framed) {
+        if (s->error_event_after_chunks >= 0 && x->content_sent >= err_n && at_cut && x->framed) {
             llmux__mock_events err = {0};
             if (llmux__mock_wire_stream_error(&x->call, &err) == 0)
                 write_event(x, &err.v[0], x->next == 0);

@@ -398,6 +398,19 @@ static void test_drop_after_chunks(void **state)
     assert_true(num_at(e, "chunks_sent") == 3);
     cJSON_Delete(root);
 
+    /* past the last chunk: all content arrives, then the close instead of the finish */
+    script("[{\"drop_after_chunks\":1000}]");
+    rc = post_ex(ANTHROPIC_PATH, ANTHROPIC_AUTH, ANTHROPIC_STREAM, 5000, &r);
+    assert_true(rc == 18 || rc == 56);
+    assert_int_equal(tu_sse_parse(r.body, r.body_len, &s), 0);
+    size_t words = 1;
+    for (const char *p = LLMUX__MOCK_DEFAULT_TEXT; *p; p++)
+        words += *p == ' ';
+    assert_int_equal(count_content(&s, "anthropic"), words);
+    assert_null(strstr(r.body, "message_stop"));
+    tu_sse_free(&s);
+    tu_response_free(&r);
+
     /* non-streaming: drop_after_chunks 0 cuts the body */
     script("[{\"drop_after_chunks\":0}]");
     rc = post_ex(OPENAI_PATH, OPENAI_AUTH, OPENAI_HELLO, 5000, &r);
