@@ -39,13 +39,13 @@ typedef struct pt_collect {
     int violations; /* broken invariants (anything after the end, no preamble first...) */
 } pt_collect;
 
-static void pt_init(pt_collect *c)
+static inline void pt_init(pt_collect *c)
 {
     memset(c, 0, sizeof *c);
     c->first_content = -1;
 }
 
-static void pt_free(pt_collect *c)
+static inline void pt_free(pt_collect *c)
 {
     llmux__buf_free(&c->log);
     llmux__buf_free(&c->text);
@@ -53,8 +53,9 @@ static void pt_free(pt_collect *c)
         llmux__buf_free(&c->tools[i].args);
 }
 
-static void pt_logf(pt_collect *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void pt_logf(pt_collect *c, const char *fmt, ...)
+static inline void pt_logf(pt_collect *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static inline void pt_logf(pt_collect *c, const char *fmt, ...)
 {
     char tmp[4096];
     va_list ap;
@@ -65,7 +66,7 @@ static void pt_logf(pt_collect *c, const char *fmt, ...)
     llmux__buf_puts(&c->log, "\n");
 }
 
-static int pt_sink(void *ud, const llmux__delta *d)
+static inline int pt_sink(void *ud, const llmux__delta *d)
 {
     pt_collect *c = ud;
     if (c->n_done || c->n_err)
@@ -150,8 +151,8 @@ static int pt_sink(void *ud, const llmux__delta *d)
 
 /* Feeds body to a new stream of adapter a: split 0 = whole, 1 = one byte at a time,
  * otherwise random splits seeded with `split`. Then finish. */
-static void pt_run(const llmux__adapter *a, const char *body, size_t len, unsigned split,
-                   pt_collect *c)
+static inline void pt_run(const llmux__adapter *a, const char *body, size_t len, unsigned split,
+                          pt_collect *c)
 {
     pt_init(c);
     llmux__stream *s = llmux__stream_new(a);
@@ -182,7 +183,8 @@ static void pt_run(const llmux__adapter *a, const char *body, size_t len, unsign
 }
 
 /* Runs a fixture file through adapter a. */
-static void pt_run_fixture(const llmux__adapter *a, const char *rel, unsigned split, pt_collect *c)
+static inline void pt_run_fixture(const llmux__adapter *a, const char *rel, unsigned split,
+                                  pt_collect *c)
 {
     size_t len;
     char *body = tu_read_shared(rel, &len);
@@ -191,9 +193,9 @@ static void pt_run_fixture(const llmux__adapter *a, const char *rel, unsigned sp
 }
 
 /* Parses a fixture body with status through adapter a. */
-static llmux_code pt_parse_fixture(const llmux__adapter *a, const char *rel, int status,
-                                   const llmux__header *h, size_t nh, llmux__response **out,
-                                   llmux__upstream_error *uerr)
+static inline llmux_code pt_parse_fixture(const llmux__adapter *a, const char *rel, int status,
+                                          const llmux__header *h, size_t nh, llmux__response **out,
+                                          llmux__upstream_error *uerr)
 {
     size_t len;
     char *body = tu_read_shared(rel, &len);
@@ -203,7 +205,7 @@ static llmux_code pt_parse_fixture(const llmux__adapter *a, const char *rel, int
 }
 
 /* Decodes a request (JSON text), failing the test when it does not decode. */
-static llmux__request *pt_request(const char *json)
+static inline llmux__request *pt_request(const char *json)
 {
     llmux__request *req = NULL;
     llmux__error err = {0};
@@ -215,8 +217,8 @@ static llmux__request *pt_request(const char *json)
 
 /* Builds the upstream request for req's primary with cfg and returns the parsed body
  * (caller frees); *http keeps the request for header/URL checks (caller frees). */
-static cJSON *pt_build(const llmux__request *req, const llmux__provider_config *cfg,
-                       llmux__http_request *http)
+static inline cJSON *pt_build(const llmux__request *req, const llmux__provider_config *cfg,
+                              llmux__http_request *http)
 {
     llmux__error err = {0};
     const llmux__adapter *a = llmux__adapter_for(cfg->provider);
@@ -229,7 +231,7 @@ static cJSON *pt_build(const llmux__request *req, const llmux__provider_config *
 }
 
 /* The header line starting with "name: " (case-sensitive name), or NULL. */
-static const char *pt_header(const llmux__http_request *r, const char *name)
+static inline const char *pt_header(const llmux__http_request *r, const char *name)
 {
     size_t n = strlen(name);
     for (size_t i = 0; i < r->n_headers; i++)
@@ -239,7 +241,7 @@ static const char *pt_header(const llmux__http_request *r, const char *name)
 }
 
 /* Compact JSON of item (for exact comparisons). */
-static void pt_assert_json(const cJSON *item, const char *expected)
+static inline void pt_assert_json(const cJSON *item, const char *expected)
 {
     char *s = cJSON_PrintUnformatted(item);
     cJSON *e = cJSON_Parse(expected);
@@ -253,7 +255,7 @@ static void pt_assert_json(const cJSON *item, const char *expected)
 
 /* Asserts that the JSON at a '.'-separated path of root equals expected (JSON text).
  * Path elements that are numbers index arrays. */
-static void pt_assert_at(const cJSON *root, const char *path, const char *expected)
+static inline void pt_assert_at(const cJSON *root, const char *path, const char *expected)
 {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", path);
