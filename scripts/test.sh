@@ -12,6 +12,8 @@ cmake --build "$build" -j2
 (cd "$build" && ctest -j2 --output-on-failure --timeout 300)
 
 if [ -f tests/conformance/package-lock.json ]; then
-    (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
-    LLMUX_BIN="$PWD/$build/llmux" node --test --test-concurrency=1 tests/conformance/
+    export LLMUX_BIN="$PWD/$build/llmux"
+    cd tests/conformance
+    npm ci --no-audit --no-fund --loglevel=error
+    node --test --test-concurrency=1
 fi

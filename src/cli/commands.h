@@ -14,7 +14,9 @@ typedef struct llmux__command {
 } llmux__command;
 
 int llmux__cmd_plan(int argc, char **argv);
+int llmux__cmd_serve(int argc, char **argv);
 int llmux__cmd_mock(int argc, char **argv);
 int llmux__cmd_sentences(int argc, char **argv);
+int llmux__cmd_translate(int argc, char **argv);
 
 #endif

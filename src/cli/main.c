@@ -10,10 +10,12 @@ static int cmd_version(int argc, char **argv);
 
 /* One row per subcommand, in the order `llmux help` lists them. */
 static const llmux__command commands[] = {
+    {"serve", "run the proxy (sessions, keys, retries, fallbacks, streaming)", llmux__cmd_serve},
     {"plan", "print the attempt plan a request will follow (validates it)", llmux__cmd_plan},
     {"mock", "run the mock provider (fake upstreams with scripted faults)", llmux__cmd_mock},
     {"sentences", "show how text is chunked (and cleaned) for text-to-speech",
      llmux__cmd_sentences},
+    {"translate", "print the upstream request for a provider (key redacted)", llmux__cmd_translate},
     {"version", "print the version", cmd_version},
     {"help", "list the subcommands", cmd_help},
 };
