@@ -312,7 +312,9 @@ void llmux__sentencer_free(llmux__sentencer *s)
 size_t llmux__sentencer_memory(const llmux__sentencer *s)
 {
     const llmux__cleaner *c = &s->cleaner;
-    size_t clean = c->text[0] ? c->cap * (4 + sizeof(uint32_t)) + 2 * c->cap + 48 : 0;
+    /* what clean.c's reserve() allocates: 2 texts, 2 masks, the match array, out */
+    size_t clean =
+        c->text[0] ? 4 * (c->cap + 8) + (c->cap + 8) * sizeof(uint32_t) + 2 * c->cap + 16 : 0;
     return sizeof *s + s->size + clean;
 }
 

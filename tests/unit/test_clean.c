@@ -160,6 +160,7 @@ static void test_tables_and_fences(void **state)
         {"| \xE2\x9C\x85 | Done |", ROW, "Done"},
         {"| a \\| b | c |", ROW, "a \\| b, c"},
         {"| | |", ROW, ""},
+        {"|a|b|c", ROW, "a, b, c"}, /* longer than its input: cells are joined by ", " */
         {"```bash\nnpm install\n```", FENCE, ""},
         {"Anything at all.", FENCE, ""},
     };
