@@ -13,6 +13,7 @@
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/sessions.h"
+#include "server/tokens.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -66,6 +67,8 @@ struct server {
     llmux__managed_keys *keys;
     llmux__metrics *metrics;
     llmux__share *share;
+    llmux__token_set *token_set;
+    struct event *sweep; /* on worker 0: expires idle sessions */
     char host[256];
     int port;
     atomic_size_t *streams_per_token; /* n_tokens + 1 counters */
@@ -398,16 +401,14 @@ static long authenticate(worker *w, llmux__http_conn *conn, const llmux__http_re
     if (cfg->n_tokens == 0)
         return (long)cfg->n_tokens;
     const char *auth = req_header(r, "authorization");
-    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
-        const char *t = auth + 7;
-        while (*t == ' ')
-            t++;
-        long found = -1;
-        for (size_t i = 0; i < cfg->n_tokens; i++) /* no early exit: constant time per token */
-            if (llmux__secret_eq(t, cfg->tokens[i]))
-                found = (long)i;
-        if (found >= 0)
-            return found;
+    size_t len = 0;
+    const char *t = auth ? llmux__bearer_token(auth, &len) : NULL;
+    if (t && llmux__token_set_check(w->srv->token_set, t, len)) {
+        /* which token: only to key the per-token stream counter (the digests were
+         * already compared in constant time) */
+        for (size_t i = 0; i < cfg->n_tokens; i++)
+            if (strlen(cfg->tokens[i]) == len && memcmp(cfg->tokens[i], t, len) == 0)
+                return (long)i;
     }
     llmux__metrics_request(w->srv->metrics, LLMUX__METRICS_NO_PROVIDER, NULL, LLMUX_EUNAUTHORIZED, 0);
     llmux__http_respond_error(conn, 401, "unauthorized",
@@ -497,7 +498,7 @@ static void handle_configure(worker *w, llmux__http_conn *conn, const llmux__htt
     llmux__error err;
     llmux__error_clear(&err);
     bool first = false;
-    double now = llmux__now();
+    double now = llmux__mono();
     llmux_code rc = llmux__session_configure(w->srv->sessions, token, session, p, &e,
                                              w->srv->keys, now, &first, &err);
     if (cJSON_IsString(key))
@@ -533,7 +534,7 @@ static void handle_list(worker *w, llmux__http_conn *conn, const char *token, co
     cJSON *out = NULL;
     llmux__error err;
     llmux__error_clear(&err);
-    llmux_code rc = llmux__session_list(w->srv->sessions, token, session, llmux__now(), &out, &err);
+    llmux_code rc = llmux__session_list(w->srv->sessions, token, session, llmux__mono(), &out, &err);
     if (rc) {
         llmux__http_respond_error(conn, status_for(rc), llmux_code_type(rc),
                                   err.message[0] ? err.message : llmux_strerror(rc));
@@ -605,7 +606,7 @@ static void handle_chat(worker *w, llmux__http_conn *conn, const llmux__http_req
     llmux__resolved_provider rp[LLMUX__MAX_FALLBACKS + 1];
     llmux__provider_config cfgs[LLMUX__MAX_FALLBACKS + 1];
     size_t resolved = 0;
-    double now = llmux__now();
+    double now = llmux__mono();
     for (size_t i = 0; i < n; i++) {
         llmux__provider p = i == 0 ? x->req->primary.provider
                                    : ((x->req->fallbacks[i - 1].set & LLMUX__F_PROVIDER)
@@ -804,6 +805,15 @@ static void post(worker *w, job_kind kind)
     event_active(w->wake, EV_READ, 0);
 }
 
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    server *srv = arg;
+    llmux__session_store_sweep(srv->sessions, llmux__mono());
+    llmux__metrics_sessions_set(srv->metrics, llmux__session_count(srv->sessions));
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -935,6 +945,11 @@ int llmux__server_run(const llmux__server_config *cfg_in, FILE *announce)
         fprintf(stderr, "llmux serve: out of memory\n");
         goto out;
     }
+    srv->token_set = llmux__token_set_new(cfg->tokens, cfg->n_tokens, &err);
+    if (!srv->token_set) {
+        fprintf(stderr, "llmux serve: %s\n", err.message);
+        goto out;
+    }
     srv->id_seed = (uint64_t)(llmux__now() * 1e6) ^ ((uint64_t)getpid() << 40);
     evthread_use_pthreads();
 
@@ -979,6 +994,11 @@ int llmux__server_run(const llmux__server_config *cfg_in, FILE *announce)
         srv->n_workers = i + 1;
     }
     srv->port = port;
+    srv->sweep = event_new(srv->workers[0].base, -1, EV_PERSIST, on_sweep, srv);
+    if (srv->sweep) {
+        struct timeval minute = {60, 0};
+        event_add(srv->sweep, &minute);
+    }
     for (int i = 0; i < srv->n_workers; i++) {
         if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
             fprintf(stderr, "llmux serve: cannot start threads\n");
@@ -1017,6 +1037,8 @@ out_stop:
     for (int i = 0; i < srv->n_workers; i++)
         pthread_join(srv->workers[i].thread, NULL);
 out:
+    if (srv->sweep)
+        event_free(srv->sweep);
     for (int i = 0; i < MAX_WORKERS; i++) {
         worker *w = &srv->workers[i];
         if (!w->srv)
@@ -1039,6 +1061,7 @@ out:
         pthread_mutex_destroy(&w->lock);
     }
     llmux__engine_share_free(srv->share);
+    llmux__token_set_free(srv->token_set);
     llmux__session_store_free(srv->sessions);
     llmux__managed_keys_free(srv->keys);
     llmux__metrics_free(srv->metrics);
