@@ -1007,7 +1007,7 @@ int llmux__server_run(const llmux__server_config *cfg_in, FILE *announce)
         }
     }
     {
-        char summary[160];
+        char summary[1024];
         llmux__managed_keys_summary(srv->keys, summary, sizeof summary);
         if (announce) {
             fprintf(announce, "listening %s:%d\n", srv->host, srv->port);
