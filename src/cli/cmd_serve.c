@@ -10,23 +10,25 @@
 
 static void serve_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: llmux serve [--listen HOST:PORT] [--workers N] [--config FILE]\n"
-            "                   [--log-level error|warn|info|debug] [--log-content]\n"
-            "                   [--max-body BYTES] [--max-inflight N] [--drain-timeout S]\n"
-            "                   [--upstream-timeout S] [--upstream-ca FILE] [--upstream-insecure]\n\n"
-            "Runs the llmux proxy (default 127.0.0.1:8080; port 0 picks a free port). The first\n"
-            "stdout line is 'listening HOST:PORT'. Stops on SIGTERM/SIGINT after draining\n"
-            "in-flight requests.\n\n"
-            "Environment (or the \"env\" object of --config FILE):\n"
-            "  LLMUX_TOKENS                 comma-separated bearer tokens accepted; without any,\n"
-            "                               the proxy only listens on loopback\n"
-            "  OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY (or GOOGLE_API_KEY),\n"
-            "  AZURE_OPENAI_API_KEY + AZURE_OPENAI_ENDPOINT   managed keys\n"
-            "  LLMUX_KEYS_DIR               one file per provider (mounted secrets)\n"
-            "  LLMUX_OPENAI_BASE_URL, LLMUX_ANTHROPIC_BASE_URL, LLMUX_GOOGLE_BASE_URL\n\n"
-            "--config FILE is JSON: {\"listen\", \"workers\", \"tokens\": [...], \"log_level\",\n"
-            "\"max_body\", \"max_inflight\", \"env\": {\"OPENAI_API_KEY\": \"...\", ...}}; flags win.\n");
+    fprintf(
+        out,
+        "usage: llmux serve [--listen HOST:PORT] [--workers N] [--config FILE]\n"
+        "                   [--log-level error|warn|info|debug] [--log-content]\n"
+        "                   [--max-body BYTES] [--max-inflight N] [--drain-timeout S]\n"
+        "                   [--upstream-timeout S] [--upstream-ca FILE] [--upstream-insecure]\n\n"
+        "Runs the llmux proxy (default 127.0.0.1:8080; port 0 picks a free port). The first\n"
+        "stdout line is 'listening HOST:PORT'. Stops on SIGTERM/SIGINT after draining\n"
+        "in-flight requests.\n\n"
+        "Environment (or the \"env\" object of --config FILE):\n"
+        "  LLMUX_TOKENS                 comma-separated bearer tokens accepted; without any,\n"
+        "                               the proxy only listens on loopback\n"
+        "  OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY (or GOOGLE_API_KEY),\n"
+        "  AZURE_OPENAI_API_KEY + AZURE_OPENAI_ENDPOINT   managed keys\n"
+        "  LLMUX_KEYS_DIR               one file per provider (mounted secrets)\n"
+        "  LLMUX_OPENAI_BASE_URL, LLMUX_ANTHROPIC_BASE_URL, LLMUX_GOOGLE_BASE_URL\n\n"
+        "--config FILE is JSON: {\"listen\", \"workers\", \"tokens\": [...], \"log_level\",\n"
+        "\"max_body\", \"max_inflight\", \"env\": {\"OPENAI_API_KEY\": \"...\", ...}}; flags "
+        "win.\n");
 }
 
 /* Config "env" first, then the process environment. */

@@ -71,8 +71,13 @@ typedef struct warm {
     llmux__http_request http;
 } warm;
 
-enum abort_reason { ABORT_NONE = 0, ABORT_TOO_LARGE, ABORT_STREAM_ERROR, ABORT_CANCELLED,
-                    ABORT_FIRST_TOKEN };
+enum abort_reason {
+    ABORT_NONE = 0,
+    ABORT_TOO_LARGE,
+    ABORT_STREAM_ERROR,
+    ABORT_CANCELLED,
+    ABORT_FIRST_TOKEN
+};
 
 struct llmux__call {
     enum transfer_kind kind;
@@ -86,7 +91,7 @@ struct llmux__call {
     llmux__attempt_log *log;
     size_t n_log;
 
-    size_t step;          /* current plan step */
+    size_t step; /* current plan step */
     struct event *delay_timer;
     struct event *ftt_timer;
 
@@ -95,8 +100,8 @@ struct llmux__call {
     struct curl_slist *headers;
     llmux__http_request http;
     long status;
-    double started;      /* llmux__mono() at attempt start */
-    double first_byte;   /* llmux__mono() of the first body byte, < 0 before */
+    double started;    /* llmux__mono() at attempt start */
+    double first_byte; /* llmux__mono() of the first body byte, < 0 before */
     llmux__buf body;
     char header_store[8192];
     size_t header_used;
@@ -203,7 +208,8 @@ static void check_multi_info(llmux__engine *e);
 static void on_socket_event(evutil_socket_t fd, short what, void *arg)
 {
     llmux__engine *e = arg;
-    int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int action =
+        ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     int running = 0;
     curl_multi_socket_action(e->multi, fd, action, &running);
     check_multi_info(e);
@@ -681,8 +687,8 @@ static void attempt_failed(llmux__call *c)
         llmux__call_result r = {0};
         r.code = LLMUX_ESTREAM_INTERRUPTED;
         msgf(r.message, sizeof r.message, "%s stream interrupted after the first chunk: %s",
-                 llmux__provider_name(s->params->provider),
-                 c->uerr.message[0] ? c->uerr.message : llmux_strerror(c->uerr.code));
+             llmux__provider_name(s->params->provider),
+             c->uerr.message[0] ? c->uerr.message : llmux_strerror(c->uerr.code));
         r.provider = s->params->provider;
         r.model = s->params->model;
         r.upstream = &c->uerr;
@@ -745,7 +751,8 @@ static void transfer_done(llmux__call *c, CURLcode res)
     bool ok2xx = c->status >= 200 && c->status < 300;
     if (c->req->stream && ok2xx && res == CURLE_OK && c->abort == ABORT_NONE) {
         if (!c->stream)
-            c->stream = llmux__stream_new(llmux__adapter_for(c->plan.steps[c->step].params->provider));
+            c->stream =
+                llmux__stream_new(llmux__adapter_for(c->plan.steps[c->step].params->provider));
         if (c->stream) {
             c->in_cb++;
             llmux__stream_finish(c->stream, stream_sink, c);
@@ -793,8 +800,9 @@ static void transfer_done(llmux__call *c, CURLcode res)
     }
     const llmux__adapter *a = llmux__adapter_for(c->plan.steps[c->step].params->provider);
     llmux__response *resp = NULL;
-    llmux_code rc = a->parse_response((int)c->status, c->hdrs, c->n_hdrs, c->body.p ? c->body.p : "",
-                                      c->body.len, llmux__now(), &resp, &c->uerr);
+    llmux_code rc =
+        a->parse_response((int)c->status, c->hdrs, c->n_hdrs, c->body.p ? c->body.p : "",
+                          c->body.len, llmux__now(), &resp, &c->uerr);
     if (rc != LLMUX_OK) {
         attempt_failed(c);
         return;
@@ -853,8 +861,7 @@ static void check_multi_info(llmux__engine *e)
 
 llmux_code llmux__engine_call(llmux__engine *e, const llmux__request *req,
                               const llmux__provider_config *configs, size_t n_configs,
-                              const llmux__call_callbacks *cb, llmux__call **out,
-                              llmux__error *err)
+                              const llmux__call_callbacks *cb, llmux__call **out, llmux__error *err)
 {
     *out = NULL;
     if (n_configs != 1 + req->n_fallbacks)

@@ -54,7 +54,7 @@ struct llmux__http_conn {
     size_t url_off;
     size_t name_off[MAX_HEADERS], value_off[MAX_HEADERS];
     size_t n_headers;
-    bool in_value;     /* the last header callback was a value */
+    bool in_value; /* the last header callback was a value */
     bool url_done;
     llmux__buf body;
     const char *names[MAX_HEADERS], *values[MAX_HEADERS];
@@ -78,22 +78,38 @@ struct llmux__http_conn {
 static const char *status_text(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return status < 400 ? "OK" : "Error";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Payload Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return status < 400 ? "OK" : "Error";
     }
 }
 
@@ -171,14 +187,17 @@ static void write_head(llmux__http_conn *c, int status, const char *content_type
     struct evbuffer *out = bufferevent_get_output(c->bev);
     evbuffer_add_printf(out, "HTTP/1.%d %d %s\r\nContent-Type: %s\r\n", c->http10 ? 0 : 1, status,
                         status_text(status), content_type);
+    static const char chunked[] = "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n";
+    static const char close_hdr[] = "Connection: close\r\n";
+    static const char keep_hdr[] = "Connection: keep-alive\r\n";
     if (len >= 0)
         evbuffer_add_printf(out, "Content-Length: %lld\r\n", len);
     else if (!c->http10)
-        evbuffer_add(out, "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n", 52);
+        evbuffer_add(out, chunked, sizeof chunked - 1);
     if (!c->keep_alive)
-        evbuffer_add(out, "Connection: close\r\n", 19);
+        evbuffer_add(out, close_hdr, sizeof close_hdr - 1);
     else if (c->http10)
-        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+        evbuffer_add(out, keep_hdr, sizeof keep_hdr - 1);
     if (extra && *extra)
         evbuffer_add(out, extra, strlen(extra));
     evbuffer_add(out, "\r\n", 2);
@@ -284,7 +303,7 @@ void llmux__http_stream_end(llmux__http_conn *c)
     if (c->state != ST_BUSY || !c->streaming)
         return;
     if (!c->http10)
-        evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+        evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", sizeof "0\r\n\r\n" - 1);
     exchange_done(c);
 }
 
@@ -433,8 +452,11 @@ static int on_headers_complete(http_parser *p)
         return -1;
     }
     const char *expect = find_header(c, "expect");
-    if (expect && strcasecmp(expect, "100-continue") == 0 && !(p->http_major == 1 && p->http_minor == 0))
-        evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (expect && strcasecmp(expect, "100-continue") == 0 &&
+        !(p->http_major == 1 && p->http_minor == 0)) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        evbuffer_add(bufferevent_get_output(c->bev), cont, sizeof cont - 1);
+    }
     return 0;
 }
 

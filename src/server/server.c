@@ -131,17 +131,26 @@ static const char *req_header(const llmux__http_req *r, const char *name)
 static int status_for(llmux_code code)
 {
     switch (code) {
-    case LLMUX_OK: return 200;
+    case LLMUX_OK:
+        return 200;
     case LLMUX_EINVALID_REQUEST:
     case LLMUX_EPROVIDER_NOT_CONFIGURED:
-    case LLMUX_EMANAGED_KEY_UNAVAILABLE: return 400;
-    case LLMUX_EUNAUTHORIZED: return 401;
-    case LLMUX_ENOT_FOUND: return 404;
-    case LLMUX_ERATE_LIMITED: return 429;
-    case LLMUX_ETIMEOUT: return 504;
-    case LLMUX_ELIMIT: return 503;
-    case LLMUX_ENOMEM: return 500;
-    default: return 502;
+    case LLMUX_EMANAGED_KEY_UNAVAILABLE:
+        return 400;
+    case LLMUX_EUNAUTHORIZED:
+        return 401;
+    case LLMUX_ENOT_FOUND:
+        return 404;
+    case LLMUX_ERATE_LIMITED:
+        return 429;
+    case LLMUX_ETIMEOUT:
+        return 504;
+    case LLMUX_ELIMIT:
+        return 503;
+    case LLMUX_ENOMEM:
+        return 500;
+    default:
+        return 502;
     }
 }
 
@@ -177,7 +186,8 @@ static cJSON *attempts_json(const llmux__attempt_log *a, size_t n)
             cJSON_AddStringToObject(o, "error_type", llmux_code_type(a[i].error));
         if (a[i].message[0])
             cJSON_AddStringToObject(o, "message", a[i].message);
-        cJSON_AddNumberToObject(o, "latency_ms", (double)(int64_t)(a[i].latency_ms * 1000) / 1000.0);
+        cJSON_AddNumberToObject(o, "latency_ms",
+                                (double)(int64_t)(a[i].latency_ms * 1000) / 1000.0);
     }
     return arr;
 }
@@ -188,7 +198,8 @@ static void respond_call_error(exchange *x, const llmux__call_result *r)
     cJSON *err = cJSON_AddObjectToObject(root, "error");
     if (err) {
         cJSON_AddStringToObject(err, "type", llmux_code_type(r->code));
-        cJSON_AddStringToObject(err, "message", r->message[0] ? r->message : llmux_strerror(r->code));
+        cJSON_AddStringToObject(err, "message",
+                                r->message[0] ? r->message : llmux_strerror(r->code));
         cJSON *att = attempts_json(r->attempts, r->n_attempts);
         if (att)
             cJSON_AddItemToObject(err, "attempts", att);
@@ -214,8 +225,9 @@ static void record(exchange *x, int provider, const char *model, llmux_code outc
                    const llmux__attempt_log *attempts, size_t n_attempts, int status)
 {
     double secs = llmux__mono() - x->t0;
-    llmux__metrics_request(x->w->srv->metrics, provider >= 0 ? provider : LLMUX__METRICS_NO_PROVIDER,
-                           model, outcome, secs);
+    llmux__metrics_request(x->w->srv->metrics,
+                           provider >= 0 ? provider : LLMUX__METRICS_NO_PROVIDER, model, outcome,
+                           secs);
     if (!llmux__log_enabled(LLMUX__LOG_INFO))
         return;
     llmux__log_attempt la[LLMUX__MAX_FALLBACKS * (LLMUX__MAX_RETRIES + 1) + 1];
@@ -311,7 +323,8 @@ static int on_delta(void *ud, const llmux__delta *d)
     if (d->kind == LLMUX__DELTA_TEXT && x->sentencer) {
         llmux__sentencer_feed(x->sentencer, d->text, d->text_len, write_sentence, x);
     } else {
-        if (x->sentencer && (d->kind == LLMUX__DELTA_TOOL_CALL_START || d->kind == LLMUX__DELTA_FINISH))
+        if (x->sentencer &&
+            (d->kind == LLMUX__DELTA_TOOL_CALL_START || d->kind == LLMUX__DELTA_FINISH))
             flush_sentences(x); /* speak what came before the tool call / the end */
         llmux__chunk_write_sse(&x->out, &x->meta, d);
     }
@@ -328,7 +341,8 @@ static void on_done(void *ud, llmux__call_result *r)
     exchange *x = ud;
     x->call = NULL; /* the engine owns it from here */
     llmux__http_set_exchange(x->conn, NULL);
-    int prov_i = r->code == LLMUX_OK || r->code == LLMUX_ESTREAM_INTERRUPTED ? (int)r->provider : -1;
+    int prov_i =
+        r->code == LLMUX_OK || r->code == LLMUX_ESTREAM_INTERRUPTED ? (int)r->provider : -1;
     const char *prov = prov_i >= 0 ? llmux__provider_name(r->provider) : NULL;
     if (x->started) {
         flush_sentences(x);
@@ -410,7 +424,8 @@ static long authenticate(worker *w, llmux__http_conn *conn, const llmux__http_re
             if (strlen(cfg->tokens[i]) == len && memcmp(cfg->tokens[i], t, len) == 0)
                 return (long)i;
     }
-    llmux__metrics_request(w->srv->metrics, LLMUX__METRICS_NO_PROVIDER, NULL, LLMUX_EUNAUTHORIZED, 0);
+    llmux__metrics_request(w->srv->metrics, LLMUX__METRICS_NO_PROVIDER, NULL, LLMUX_EUNAUTHORIZED,
+                           0);
     llmux__http_respond_error(conn, 401, "unauthorized",
                               "missing or wrong bearer token (Authorization: Bearer <token>)");
     return -1;
@@ -465,9 +480,10 @@ static void handle_configure(worker *w, llmux__http_conn *conn, const llmux__htt
     cJSON *body = cJSON_ParseWithLength(r->body, r->body_len);
     if (!cJSON_IsObject(body)) {
         cJSON_Delete(body);
-        llmux__http_respond_error(conn, 400, "invalid_request",
-                                  "body must be a JSON object: {\"managed\": true} or "
-                                  "{\"api_key\": \"...\", \"base_url\"?: ..., \"api_version\"?: ...}");
+        llmux__http_respond_error(
+            conn, 400, "invalid_request",
+            "body must be a JSON object: {\"managed\": true} or "
+            "{\"api_key\": \"...\", \"base_url\"?: ..., \"api_version\"?: ...}");
         return;
     }
     llmux__provider_entry e = {0};
@@ -499,8 +515,8 @@ static void handle_configure(worker *w, llmux__http_conn *conn, const llmux__htt
     llmux__error_clear(&err);
     bool first = false;
     double now = llmux__mono();
-    llmux_code rc = llmux__session_configure(w->srv->sessions, token, session, p, &e,
-                                             w->srv->keys, now, &first, &err);
+    llmux_code rc = llmux__session_configure(w->srv->sessions, token, session, p, &e, w->srv->keys,
+                                             now, &first, &err);
     if (cJSON_IsString(key))
         llmux__secret_wipe(key->valuestring, strlen(key->valuestring));
     cJSON_Delete(body);
@@ -518,8 +534,9 @@ static void handle_configure(worker *w, llmux__http_conn *conn, const llmux__htt
         }
     }
     char out[160];
-    int n = snprintf(out, sizeof out, "{\"provider\":\"%s\",\"managed\":%s,\"session\":",
-                     llmux__provider_name(p), e.managed ? "true" : "false");
+    int n = snprintf(out, sizeof out,
+                     "{\"provider\":\"%s\",\"managed\":%s,\"session\":", llmux__provider_name(p),
+                     e.managed ? "true" : "false");
     llmux__buf b;
     llmux__buf_init(&b);
     llmux__buf_append(&b, out, (size_t)n);
@@ -534,7 +551,8 @@ static void handle_list(worker *w, llmux__http_conn *conn, const char *token, co
     cJSON *out = NULL;
     llmux__error err;
     llmux__error_clear(&err);
-    llmux_code rc = llmux__session_list(w->srv->sessions, token, session, llmux__mono(), &out, &err);
+    llmux_code rc =
+        llmux__session_list(w->srv->sessions, token, session, llmux__mono(), &out, &err);
     if (rc) {
         llmux__http_respond_error(conn, status_for(rc), llmux_code_type(rc),
                                   err.message[0] ? err.message : llmux_strerror(rc));
@@ -561,7 +579,8 @@ static void handle_delete(worker *w, llmux__http_conn *conn, const char *token, 
     llmux__buf_free(&b);
 }
 
-static void handle_chat(worker *w, llmux__http_conn *conn, const llmux__http_req *r, long token_index)
+static void handle_chat(worker *w, llmux__http_conn *conn, const llmux__http_req *r,
+                        long token_index)
 {
     server *srv = w->srv;
     if (w->inflight >= srv->cfg.max_inflight) {
@@ -589,8 +608,8 @@ static void handle_chat(worker *w, llmux__http_conn *conn, const llmux__http_req
     atomic_fetch_add(&w->busy, 1);
     session_of(r, x->session, sizeof x->session);
     x->created = (int64_t)llmux__now();
-    snprintf(x->id, sizeof x->id, "chatcmpl-llmux%016llx%02x%06llx", (unsigned long long)srv->id_seed,
-             w->index, (unsigned long long)++w->next_exchange);
+    snprintf(x->id, sizeof x->id, "chatcmpl-llmux%016llx%02x%06llx",
+             (unsigned long long)srv->id_seed, w->index, (unsigned long long)++w->next_exchange);
 
     llmux__error err;
     llmux__error_clear(&err);
@@ -612,8 +631,8 @@ static void handle_chat(worker *w, llmux__http_conn *conn, const llmux__http_req
                                    : ((x->req->fallbacks[i - 1].set & LLMUX__F_PROVIDER)
                                           ? x->req->fallbacks[i - 1].provider
                                           : x->req->primary.provider);
-        rc = llmux__session_resolve(srv->sessions, srv->keys, x->token, x->session, p, now,
-                                    &rp[i], &err);
+        rc = llmux__session_resolve(srv->sessions, srv->keys, x->token, x->session, p, now, &rp[i],
+                                    &err);
         if (rc) {
             if (i > 0 && rc == LLMUX_EPROVIDER_NOT_CONFIGURED) {
                 char msg[sizeof err.message];
@@ -638,7 +657,8 @@ static void handle_chat(worker *w, llmux__http_conn *conn, const llmux__http_req
     }
     if (rc == LLMUX_OK && x->req->stream && x->req->stream_options.chunk_by_sentence) {
         llmux__sentence_options so = {.clean = x->req->stream_options.clean_sentences,
-                                      .eager_first_chunk = x->req->stream_options.eager_first_chunk};
+                                      .eager_first_chunk =
+                                          x->req->stream_options.eager_first_chunk};
         if (!(x->sentencer = llmux__sentencer_new(&so))) {
             rc = LLMUX_ENOMEM;
             snprintf(err.message, sizeof err.message, "out of memory");
@@ -725,7 +745,8 @@ static void on_request(llmux__http_conn *conn, const llmux__http_req *r, void *u
     const char *token = token_of(w, ti);
     if (strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/chat/completions") == 0) {
         if (strcmp(m, "POST") != 0) {
-            llmux__http_respond_error(conn, 405, "invalid_request", "use POST /v1/chat/completions");
+            llmux__http_respond_error(conn, 405, "invalid_request",
+                                      "use POST /v1/chat/completions");
             return;
         }
         handle_chat(w, conn, r, ti);
@@ -849,7 +870,8 @@ static bool split_listen(const char *listen, char *host, size_t hn, int *port)
     return true;
 }
 
-static evutil_socket_t bind_socket(const char *host, int port, int *bound_port, char *why, size_t whyn)
+static evutil_socket_t bind_socket(const char *host, int port, int *bound_port, char *why,
+                                   size_t whyn)
 {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -925,8 +947,10 @@ int llmux__server_run(const llmux__server_config *cfg_in, FILE *announce)
         goto out;
     }
     if (cfg->n_tokens == 0 && !is_loopback(srv->host)) {
-        fprintf(stderr, "llmux serve: no bearer tokens configured (LLMUX_TOKENS): refusing to "
-                        "listen on non-loopback address %s\n", srv->host);
+        fprintf(stderr,
+                "llmux serve: no bearer tokens configured (LLMUX_TOKENS): refusing to "
+                "listen on non-loopback address %s\n",
+                srv->host);
         goto out;
     }
     llmux__error err;
