@@ -89,3 +89,52 @@ test('a wrong token is the SDK\'s AuthenticationError', async () => {
     (err) => err instanceof OpenAI.AuthenticationError && err.status === 401,
   );
 });
+
+test('streaming: the SDK iterator sees the text, one provider, whole sentences', async () => {
+  const stream = await client.chat.completions.create({
+    model: 'anthropic/claude-haiku-4-5',
+    messages: [{ role: 'user', content: 'hi' }],
+    stream: true,
+    stream_options: { chunk_by_sentence: true },
+  });
+  const pieces = [];
+  const providers = new Set();
+  let finish = null;
+  for await (const chunk of stream) {
+    providers.add(chunk.provider);
+    const c = chunk.choices[0]?.delta?.content;
+    if (c) pieces.push(c);
+    if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
+  }
+  assert.deepEqual([...providers], ['anthropic']);
+  assert.deepEqual(pieces, [
+    'Hello from the llmux mock.',
+    'Dr. Ada Byte measured 3.14 meters of cable today.',
+    'That is **good** news!',
+    'Is there anything else I can check for you?',
+  ]);
+  assert.equal(finish, 'stop');
+});
+
+test('streaming: a mid-stream failure is raised inside the iteration', async () => {
+  await mockScript(stack.mock.port, [{ provider: 'anthropic', drop_after_chunks: 2 }]);
+  const stream = await client.chat.completions.create({
+    model: 'anthropic/claude-haiku-4-5',
+    messages: [{ role: 'user', content: 'hi' }],
+    stream: true,
+    fallbacks: [{ provider: 'openai', model: 'gpt-4.1-mini' }],
+  });
+  let text = '';
+  await assert.rejects(
+    (async () => {
+      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    })(),
+    (err) => {
+      assert.match(String(err.message), /stream_interrupted|interrupted/);
+      return true;
+    },
+  );
+  assert.ok(text.length > 0 && MOCK_TEXT.startsWith(text), `partial text: ${text}`);
+  const reqs = (await mockRequests(stack.mock.port)).filter((q) => q.method === 'POST');
+  assert.equal(reqs.length, 1, 'no retry and no fallback after the first chunk');
+});
