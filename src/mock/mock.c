@@ -92,6 +92,7 @@ struct exchange {
     bool drop_at_end;  /* a truncated body: close instead of finishing */
     bool keep_alive;
     int http_minor;
+    char request_id[48]; /* the provider request id, made on first use; "" until then */
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -294,21 +295,38 @@ static void exchange_free(exchange *x)
     free(x);
 }
 
-/* Provider-flavoured headers every answer carries. */
-static void provider_headers(llmux__mock *m, int provider, char *out, size_t n)
+/* The exchange's request id, made on first use: the header carries it, and so does an
+ * Anthropic error body (as the real API sends them, the same id in both). */
+static const char *request_id(exchange *x, int provider)
 {
-    char id[40];
-    llmux__mock_random_chars(&m->rng, id, 24);
+    if (!x->request_id[0]) {
+        char id[25];
+        llmux__mock_random_chars(&x->m->rng, id, 24);
+        id[24] = '\0';
+        if (provider == LLMUX__MOCK_ANTHROPIC) /* req_011C + 20, like the recorded ids */
+            snprintf(x->request_id, sizeof x->request_id, "req_011C%.20s", id);
+        else if (provider == LLMUX__MOCK_OPENAI)
+            snprintf(x->request_id, sizeof x->request_id, "req_%s", id);
+        else
+            snprintf(x->request_id, sizeof x->request_id, "%s", id);
+    }
+    return x->request_id;
+}
+
+/* Provider-flavoured headers every answer carries. */
+static void provider_headers(exchange *x, int provider, char *out, size_t n)
+{
     switch (provider) {
     case LLMUX__MOCK_OPENAI:
-        snprintf(out, n, "x-request-id: req_%s\r\nopenai-processing-ms: 1\r\n", id);
+        snprintf(out, n, "x-request-id: %s\r\nopenai-processing-ms: 1\r\n",
+                 request_id(x, provider));
         break;
     case LLMUX__MOCK_AZURE:
-        snprintf(out, n, "apim-request-id: %s\r\nx-request-id: %s\r\nx-ms-region: mock\r\n", id,
-                 id);
+        snprintf(out, n, "apim-request-id: %s\r\nx-request-id: %s\r\nx-ms-region: mock\r\n",
+                 request_id(x, provider), request_id(x, provider));
         break;
     case LLMUX__MOCK_ANTHROPIC:
-        snprintf(out, n, "request-id: req_011C%s\r\n", id);
+        snprintf(out, n, "request-id: %s\r\n", request_id(x, provider));
         break;
     default:
         out[0] = '\0';
@@ -322,7 +340,7 @@ static void write_head(exchange *x, int status, const char *content_type, long b
 {
     char head[2048];
     char extra[256];
-    provider_headers(x->m, provider, extra, sizeof extra);
+    provider_headers(x, provider, extra, sizeof extra);
     int n = snprintf(head, sizeof head,
                      "HTTP/1.%d %d %s\r\nserver: llmux-mock\r\n"
                      "content-type: %s\r\n%s",
@@ -394,8 +412,7 @@ static void respond(exchange *x, int status, const char *body, int provider)
 
 static void respond_error(exchange *x, int provider, const llmux__mock_error *err)
 {
-    char rid[40] = "req_011C";
-    llmux__mock_random_chars(&x->m->rng, rid + 8, 22);
+    const char *rid = request_id(x, provider);
     const char *retry = NULL;
     for (size_t i = 0; i < x->step.nheaders; i++)
         if (strcasecmp(x->step.headers[i].name, "retry-after") == 0)
@@ -729,7 +746,10 @@ static bool check_auth(llmux__mock *m, const llmux__mock_http_req *req, const ro
             key = bearer;
         break;
     case LLMUX__MOCK_ANTHROPIC:
+        /* the official SDKs send the API key as a bearer token (@anthropic-ai/sdk 1.x) */
         key = req_header(req, "x-api-key");
+        if (!key)
+            key = bearer;
         break;
     default:
         key = req_header(req, "x-goog-api-key");

@@ -865,6 +865,68 @@ static void test_wrong_keys_with_key_option(void **state)
     tu_response_free(&r);
 }
 
+/* Regression: @anthropic-ai/sdk 1.x sends the API key as `Authorization: Bearer KEY` (with no
+ * x-api-key); the mock refused every request of the official client with 401. */
+static void test_anthropic_accepts_bearer_key(void **state)
+{
+    (void)state;
+    int port = keyed_mock.port;
+    tu_response r;
+    static const char *const bearer_right[] = {"Authorization: Bearer ak-right",
+                                               "anthropic-version: 2026-10-21", NULL};
+    static const char *const bearer_wrong[] = {"Authorization: Bearer ak-wrong",
+                                               "anthropic-version: 2026-10-21", NULL};
+    post(port, ANTHROPIC_PATH, bearer_right, ANTHROPIC_HELLO, &r);
+    assert_int_equal(r.status, 200);
+    cJSON *got = body_json(&r);
+    assert_string_equal(str_at(got, "type", NULL), "message");
+    cJSON_Delete(got);
+    tu_response_free(&r);
+
+    post(port, ANTHROPIC_PATH, bearer_wrong, ANTHROPIC_HELLO, &r);
+    assert_int_equal(r.status, 401);
+    got = body_json(&r);
+    assert_string_equal(str_at(got, "error", "type"), "authentication_error");
+    assert_null(strstr(r.body, "ak-wrong")); /* the key is not echoed */
+    cJSON_Delete(got);
+    tu_response_free(&r);
+
+    /* a bearer key still needs anthropic-version */
+    static const char *const bearer_only[] = {"Authorization: Bearer ak-right", NULL};
+    post(port, ANTHROPIC_PATH, bearer_only, ANTHROPIC_HELLO, &r);
+    assert_int_equal(r.status, 400);
+    tu_response_free(&r);
+}
+
+/* Regression: an Anthropic error body's request_id is the request-id header (the SDK reports
+ * the header as requestID; the real API sends one id in both), shaped req_011C + 20. */
+static void test_anthropic_error_request_id_matches_header(void **state)
+{
+    (void)state;
+    tu_response r;
+    script(mock.port, "[{\"provider\":\"anthropic\",\"status\":429},"
+                      "{\"provider\":\"anthropic\",\"status\":529}]");
+    for (int i = 0; i < 3; i++) {
+        if (i < 2) {
+            post(mock.port, ANTHROPIC_PATH, ANTHROPIC_AUTH, ANTHROPIC_HELLO, &r);
+        } else { /* a refused key answers the same way */
+            static const char *const version_only[] = {"anthropic-version: 2023-06-01", NULL};
+            post(mock.port, ANTHROPIC_PATH, version_only, ANTHROPIC_HELLO, &r);
+        }
+        assert_int_equal(r.status, i == 0 ? 429 : i == 1 ? 529 : 401);
+        char hdr[128];
+        assert_non_null(tu_header(&r, "request-id", hdr, sizeof hdr));
+        assert_int_equal(strlen(hdr), strlen("req_011C") + 20);
+        assert_int_equal(strncmp(hdr, "req_011C", 8), 0);
+        cJSON *got = body_json(&r);
+        const char *body_id = str_at(got, "request_id", NULL);
+        assert_non_null(body_id);
+        assert_string_equal(body_id, hdr);
+        cJSON_Delete(got);
+        tu_response_free(&r);
+    }
+}
+
 static void test_echo_answers_last_user_message(void **state)
 {
     (void)state;
@@ -1100,6 +1162,8 @@ int main(void)
         cmocka_unit_test_setup(test_models_lists, reset),
         cmocka_unit_test_setup(test_missing_keys_get_provider_errors, reset),
         cmocka_unit_test_setup(test_wrong_keys_with_key_option, reset),
+        cmocka_unit_test_setup(test_anthropic_accepts_bearer_key, reset),
+        cmocka_unit_test_setup(test_anthropic_error_request_id_matches_header, reset),
         cmocka_unit_test_setup(test_echo_answers_last_user_message, reset),
         cmocka_unit_test_setup(test_fixture_requests_are_accepted, reset),
         cmocka_unit_test_setup(test_stop_sequence_and_max_tokens, reset),
