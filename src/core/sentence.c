@@ -190,32 +190,44 @@ static bool is_newline(uint32_t cp)
 
 /* ---- the period exceptions ------------------------------------------------------------- */
 
+/* A word list entry with its length. */
+typedef struct word_entry {
+    const char *text;
+    size_t len;
+} word_entry;
+/* An entry from a string literal. */
+/* clang-format off */
+#define W(s) {s, sizeof s - 1}
+/* clang-format on */
+
 /* Rule 1: never-final words (case-sensitive; a lowercase entry also matches with its
  * first letter capitalised). */
-static const char *const k_never_final[] = {
-    "Mr",   "Mrs",    "Ms",   "Mx",  "Dr",   "Prof", "Rev",    "Hon",   "St",  "Mt",   "Ft",
-    "Gen",  "Col",    "Capt", "Lt",  "Sgt",  "Maj",  "Adm",    "Gov",   "Sen", "Rep",  "Pres",
-    "Supt", "Messrs", "Sr",   "Sra", "Srta", "Dra",  "Ud",     "Uds",   "Mme", "Mlle", "Hr",
-    "Fr",   "vs",     "e.g",  "i.e", "cf",   "viz",  "approx", "aprox", "ca",  "env",  "z.B",
-    "d.h",  "u.a",    "bzw",  "vgl", "ggf",  "evtl", "inkl",   "sog"};
+static const word_entry k_never_final[] = {
+    W("Mr"),    W("Mrs"),  W("Ms"),   W("Mx"),  W("Dr"),  W("Prof"), W("Rev"),  W("Hon"),
+    W("St"),    W("Mt"),   W("Ft"),   W("Gen"), W("Col"), W("Capt"), W("Lt"),   W("Sgt"),
+    W("Maj"),   W("Adm"),  W("Gov"),  W("Sen"), W("Rep"), W("Pres"), W("Supt"), W("Messrs"),
+    W("Sr"),    W("Sra"),  W("Srta"), W("Dra"), W("Ud"),  W("Uds"),  W("Mme"),  W("Mlle"),
+    W("Hr"),    W("Fr"),   W("vs"),   W("e.g"), W("i.e"), W("cf"),   W("viz"),  W("approx"),
+    W("aprox"), W("ca"),   W("env"),  W("z.B"), W("d.h"), W("u.a"),  W("bzw"),  W("vgl"),
+    W("ggf"),   W("evtl"), W("inkl"), W("sog")};
 
 /* Rule 3: words that stay with a following number (any case; stored lowercase). */
-static const char *const k_before_number[] = {
-    "no",  "nos",        "nr",         "vol",  "vols", "fig", "figs", "p",
-    "pp",  "p\xC3\xA1g", "n\xC3\xBAm", "jan",  "feb",  "mar", "apr",  "jun",
-    "jul", "aug",        "sep",        "sept", "oct",  "nov", "dec"};
+static const word_entry k_before_number[] = {
+    W("no"),  W("nos"),        W("nr"),         W("vol"),  W("vols"), W("fig"), W("figs"), W("p"),
+    W("pp"),  W("p\xC3\xA1g"), W("n\xC3\xBAm"), W("jan"),  W("feb"),  W("mar"), W("apr"),  W("jun"),
+    W("jul"), W("aug"),        W("sep"),        W("sept"), W("oct"),  W("nov"), W("dec")};
 
 static bool never_final(const char *w, size_t n)
 {
     if (n == 0 || n > 6)
         return false;
     for (size_t k = 0; k < sizeof k_never_final / sizeof k_never_final[0]; k++) {
-        const char *e = k_never_final[k];
-        if (strlen(e) != n)
+        const word_entry *e = &k_never_final[k];
+        if (e->len != n || (e->text[0] != w[0] && e->text[0] - 32 != w[0]))
             continue;
-        if (memcmp(e, w, n) == 0)
-            return true;
-        if (e[0] >= 'a' && e[0] <= 'z' && w[0] == e[0] - 32 && memcmp(e + 1, w + 1, n - 1) == 0)
+        if (memcmp(e->text + 1, w + 1, n - 1) != 0)
+            continue;
+        if (e->text[0] == w[0] || (e->text[0] >= 'a' && e->text[0] <= 'z'))
             return true;
     }
     return false;
@@ -236,7 +248,8 @@ static bool before_number(const char *w, size_t n)
         low[i] = (char)c;
     }
     for (size_t k = 0; k < sizeof k_before_number / sizeof k_before_number[0]; k++)
-        if (strlen(k_before_number[k]) == n && memcmp(k_before_number[k], low, n) == 0)
+        if (k_before_number[k].len == n && k_before_number[k].text[0] == low[0] &&
+            memcmp(k_before_number[k].text, low, n) == 0)
             return true;
     return false;
 }
