@@ -99,6 +99,8 @@ struct llmux__sentencer {
     int tag_state;
     size_t tag_len;
     bool seek_number; /* ST_SEEK_N: W allows a digit to continue (No. 5) */
+    size_t lead;      /* eager: buf[start..lead) is known to be whitespace ... */
+    bool lead_done;   /* ... and lead is the sentence's first non-whitespace byte */
 
     llmux__cleaner cleaner;
 };
@@ -281,6 +283,8 @@ static void reset_sentence(llmux__sentencer *s)
 {
     s->st = ST_NORMAL;
     s->run_flags = 0;
+    s->lead = 0;
+    s->lead_done = false;
 }
 
 static void reset_stream(llmux__sentencer *s)
@@ -344,6 +348,7 @@ static void compact(llmux__sentencer *s)
     s->run_start = s->run_start >= d ? s->run_start - d : 0;
     s->closers_end = s->closers_end >= d ? s->closers_end - d : 0;
     s->eager_end = s->eager_end >= d ? s->eager_end - d : 0;
+    s->lead = s->lead >= d ? s->lead - d : 0;
     s->base += d;
 }
 
@@ -531,23 +536,30 @@ static bool eager_active(const llmux__sentencer *s)
 }
 
 /* True when buf[start..end) holds at least LLMUX__SENTENCE_EAGER_MIN_CHARS code points
- * after its leading whitespace. */
-static bool eager_long_enough(const llmux__sentencer *s, size_t end)
+ * after its leading whitespace. The whitespace is skipped once per sentence (cached in
+ * lead), so each clause mark costs O(LLMUX__SENTENCE_EAGER_MIN_CHARS). */
+static bool eager_long_enough(llmux__sentencer *s, size_t end)
 {
     const unsigned char *u = (const unsigned char *)s->buf;
-    size_t i = s->start, count = 0;
-    bool lead = true;
-    while (i < end && count < LLMUX__SENTENCE_EAGER_MIN_CHARS) {
-        uint32_t cp;
-        size_t k = llmux__utf8_decode(u + i, end - i, &cp);
-        if (k == 0)
-            k = 1, cp = LLMUX__UTF8_INVALID;
-        if (!(lead && llmux__uc_is_space(cp))) {
-            lead = false;
-            count++;
+    uint32_t cp;
+    size_t i, k;
+    if (!s->lead_done) {
+        for (i = s->lead > s->start ? s->lead : s->start; i < end; i += k) {
+            if ((k = llmux__utf8_decode(u + i, end - i, &cp)) == 0)
+                k = 1, cp = LLMUX__UTF8_INVALID;
+            if (!llmux__uc_is_space(cp)) {
+                s->lead_done = true;
+                break;
+            }
         }
-        i += k;
+        s->lead = i;
+        if (!s->lead_done)
+            return false;
     }
+    size_t count = 0;
+    for (i = s->lead; i < end && count < LLMUX__SENTENCE_EAGER_MIN_CHARS; i += k, count++)
+        if ((k = llmux__utf8_decode(u + i, end - i, &cp)) == 0)
+            k = 1;
     return count >= LLMUX__SENTENCE_EAGER_MIN_CHARS;
 }
 

@@ -802,6 +802,29 @@ static void test_eager_first_chunk(void **state)
     check_cases(cleaned, 1, &both);
 }
 
+/* eager_first_chunk skips a chunk's leading whitespace once, not at every clause mark:
+ * 500 KB of spaces then 250 000 clause marks that do not qualify stays linear (this
+ * would take minutes if each mark re-skipped the spaces). */
+static void test_eager_many_marks_stay_linear(void **state)
+{
+    (void)state;
+    const size_t spaces = 500000, marks = 250000;
+    size_t n = spaces + 2 * marks + 5;
+    char *text = malloc(n + 1);
+    assert_non_null(text);
+    memset(text, ' ', spaces);
+    for (size_t i = 0; i < marks; i++)
+        memcpy(text + spaces + 2 * i, ",x", 2);
+    memcpy(text + spaces + 2 * marks, " end.", 5);
+    llmux__sentence_options opt = {.eager_first_chunk = true, .max_buffer = 4u << 20};
+    chunks got;
+    run(text, n, &opt, FEED_RANDOM_BYTES, 9, &got);
+    assert_int_equal(got.count, 1);
+    assert_int_equal(got.lens[0], 2 * marks + 5);
+    chunks_free(&got);
+    free(text);
+}
+
 /* ---- callbacks, reuse ------------------------------------------------------------------------ */
 
 static int abort_second(void *ud, const char *s, size_t len)
@@ -874,6 +897,7 @@ int main(void)
         cmocka_unit_test(test_utf8_edge_cases),
         cmocka_unit_test(test_never_split_inside_code_point),
         cmocka_unit_test(test_eager_first_chunk),
+        cmocka_unit_test(test_eager_many_marks_stay_linear),
         cmocka_unit_test(test_callback_abort_is_sticky),
         cmocka_unit_test(test_finish_flushes_and_resets),
     };
