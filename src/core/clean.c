@@ -161,11 +161,11 @@ static size_t backtick_run(const char *in, size_t n, size_t i)
 }
 
 static size_t pass_code(const char *in, const unsigned char *mi, size_t n, char *out,
-                        unsigned char *mo)
+                        unsigned char *mo, uint32_t *failed)
 {
-    /* Bit r: a search for a closing run of exactly r backticks already failed from an
-     * earlier position, so every later search for r fails too (keeps this linear). */
-    uint64_t failed = 0;
+    /* failed[r]: a search for a closing run of exactly r backticks already failed from
+     * an earlier position, so every later search for r fails too (keeps this linear). */
+    memset(failed, 0, (n + 1) * sizeof *failed);
     size_t o = 0, i = 0;
     while (i < n) {
         if (in[i] != '`') {
@@ -175,7 +175,7 @@ static size_t pass_code(const char *in, const unsigned char *mi, size_t n, char 
         }
         size_t r = backtick_run(in, n, i);
         size_t close = SIZE_MAX;
-        if (!(r < 64 && (failed >> r) & 1u)) {
+        if (!failed[r]) {
             size_t j = i + r;
             while (j < n) {
                 const char *bt = memchr(in + j, '`', n - j);
@@ -189,8 +189,8 @@ static size_t pass_code(const char *in, const unsigned char *mi, size_t n, char 
                 }
                 j += q;
             }
-            if (close == SIZE_MAX && r < 64)
-                failed |= (uint64_t)1 << r;
+            if (close == SIZE_MAX)
+                failed[r] = 1;
         }
         if (close == SIZE_MAX) {
             memcpy(out + o, in + i, r);
@@ -364,6 +364,8 @@ static size_t tag_end(const char *in, size_t n, size_t i, bool *is_br)
         return 0;
     unsigned char quote = 0;
     for (size_t k = j; k < n && k - i < TAG_MAX; k++) {
+        if (u[k] == '<') /* even inside quotes: keeps every scan short of the next tag */
+            return 0;
         if (quote) {
             if (u[k] == quote)
                 quote = 0;
@@ -371,8 +373,6 @@ static size_t tag_end(const char *in, size_t n, size_t i, bool *is_br)
             quote = u[k];
         } else if (u[k] == '>') {
             return k;
-        } else if (u[k] == '<') {
-            return 0;
         }
     }
     return 0;
@@ -443,22 +443,19 @@ static void pass_urls(const char *in, unsigned char *mask, size_t n)
         }
         /* Trailing punctuation belongs to the sentence, and so does a ')' that
          * closes nothing inside the URL. */
+        long depth = 0;
+        for (size_t k = i; k < e; k++)
+            depth += in[k] == '(' ? 1 : in[k] == ')' ? -1 : 0;
         while (e > i + prefix) {
             char c = in[e - 1];
             if (strchr(".,:;!?*_~'\"", c)) {
                 e--;
-                continue;
+            } else if (c == ')' && depth < 0) {
+                e--;
+                depth++;
+            } else {
+                break;
             }
-            if (c == ')') {
-                long depth = 0;
-                for (size_t k = i; k < e; k++)
-                    depth += in[k] == '(' ? 1 : in[k] == ')' ? -1 : 0;
-                if (depth < 0) {
-                    e--;
-                    continue;
-                }
-            }
-            break;
         }
         if (e > i + prefix)
             for (size_t k = i; k < e; k++)
@@ -635,7 +632,7 @@ static const char *clean_inline(llmux__cleaner *c, const char *in, size_t n, siz
     unsigned char *ma = c->mask[0], *mb = c->mask[1];
     memset(ma, 0, n);
     n = pass_comments(in, ma, n, b, mb);
-    n = pass_code(b, mb, n, a, ma);
+    n = pass_code(b, mb, n, a, ma, c->match);
     n = pass_autolinks(a, ma, n, b, mb);
     n = pass_links(b, mb, n, a, ma, c->match);
     n = pass_tags(a, ma, n, b, mb);

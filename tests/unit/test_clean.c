@@ -198,6 +198,25 @@ static void test_hostile_input_is_linear(void **state)
         for (unsigned flags = 0; flags < 4; flags++)
             assert_int_equal(llmux__clean_chunk(&c, text, n, flags, &out, &len), LLMUX_OK);
     }
+    /* a URL followed by a million ')' */
+    memcpy(text, "https://x", 9);
+    memset(text + 9, ')', n - 9);
+    const char *out;
+    size_t len;
+    assert_int_equal(llmux__clean_chunk(&c, text, n, 0, &out, &len), LLMUX_OK);
+    assert_int_equal(len, n);
+    /* unmatched backtick runs of ever greater length, then `<a "` runs */
+    size_t o = 0;
+    for (size_t r = 1; o + r + 1 < n; r++) {
+        memset(text + o, '`', r);
+        text[o + r] = 'x';
+        o += r + 1;
+    }
+    assert_int_equal(llmux__clean_chunk(&c, text, o, 0, &out, &len), LLMUX_OK);
+    assert_int_equal(len, o);
+    for (size_t i = 0; i < n; i++)
+        text[i] = "<a \"x"[i % 5];
+    assert_int_equal(llmux__clean_chunk(&c, text, n, 0, &out, &len), LLMUX_OK);
     llmux__cleaner_release(&c);
     free(text);
 }
