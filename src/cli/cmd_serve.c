@@ -15,10 +15,24 @@ static void serve_usage(FILE *out)
         "usage: llmux serve [--listen HOST:PORT] [--workers N] [--config FILE]\n"
         "                   [--log-level error|warn|info|debug] [--log-content]\n"
         "                   [--max-body BYTES] [--max-inflight N] [--drain-timeout S]\n"
-        "                   [--upstream-timeout S] [--upstream-ca FILE] [--upstream-insecure]\n\n"
+        "                   [--upstream-timeout S] [--upstream-ca FILE] [--upstream-insecure]\n"
+        "                   [--read-timeout S] [--idle-timeout S] [--max-connections N]\n"
+        "                   [--max-header-bytes N] [--max-streams-per-token N]\n"
+        "                   [--max-upstream-body BYTES]\n"
+        "                   [--allow-base-url PATTERN]... [--deny-base-url PATTERN]...\n\n"
         "Runs the llmux proxy (default 127.0.0.1:8080; port 0 picks a free port). The first\n"
         "stdout line is 'listening HOST:PORT'. Stops on SIGTERM/SIGINT after draining\n"
         "in-flight requests.\n\n"
+        "Limits: --read-timeout (a request must arrive whole within S seconds, else 408;\n"
+        "30), --idle-timeout (idle keep-alive connections close; 75), --max-connections\n"
+        "(per worker, beyond: 503; 10000), --max-header-bytes (request line + headers,\n"
+        "beyond: 431; 32768), --max-streams-per-token (concurrent streams, beyond: 429;\n"
+        "1024), --max-upstream-body (a non-streamed upstream answer larger than this fails\n"
+        "the attempt; 16 MiB).\n\n"
+        "Customer base_url policy (SSRF guard, docs/security.md): link-local and cloud\n"
+        "metadata addresses are always refused; --deny-base-url PATTERN refuses more hosts,\n"
+        "--allow-base-url PATTERN (when given) admits only matching hosts. PATTERN is a host\n"
+        "glob (*.example.com) or an address range (10.0.0.0/8, fd00::/8, 192.0.2.7).\n\n"
         "Environment (or the \"env\" object of --config FILE):\n"
         "  LLMUX_TOKENS                 comma-separated bearer tokens accepted; without any,\n"
         "                               the proxy only listens on loopback\n"
@@ -27,8 +41,8 @@ static void serve_usage(FILE *out)
         "  LLMUX_KEYS_DIR               one file per provider (mounted secrets)\n"
         "  LLMUX_OPENAI_BASE_URL, LLMUX_ANTHROPIC_BASE_URL, LLMUX_GOOGLE_BASE_URL\n\n"
         "--config FILE is JSON: {\"listen\", \"workers\", \"tokens\": [...], \"log_level\",\n"
-        "\"max_body\", \"max_inflight\", \"env\": {\"OPENAI_API_KEY\": \"...\", ...}}; flags "
-        "win.\n");
+        "\"max_body\", \"max_inflight\", \"allow_base_urls\": [...], \"deny_base_urls\": [...],\n"
+        "\"env\": {\"OPENAI_API_KEY\": \"...\", ...}}; flags win (base URL rules add up).\n");
 }
 
 /* Config "env" first, then the process environment. */
@@ -54,6 +68,31 @@ static int level_of(const char *s)
     return -1;
 }
 
+/* A non-negative number (seconds or a count) from a flag; false when it is not one. */
+static bool number_arg(const char *flag, const char *s, double max, double *out)
+{
+    char *end;
+    double v = s ? strtod(s, &end) : -1;
+    if (!s || end == s || *end || !(v >= 0) || v > max) {
+        fprintf(stderr, "llmux serve: %s wants a number from 0 to %.0f, got '%s'\n", flag, max,
+                s ? s : "");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* Appends the strings of a config array to list. */
+static void add_rules(const cJSON *arr, const char **list, size_t *n)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(t, arr)
+    {
+        if (cJSON_IsString(t))
+            list[(*n)++] = t->valuestring;
+    }
+}
+
 int llmux__cmd_serve(int argc, char **argv)
 {
     llmux__server_config cfg = {0};
@@ -63,7 +102,10 @@ int llmux__cmd_serve(int argc, char **argv)
     char *tokens_copy = NULL;
     size_t tokens_copy_len = 0;
     const char **tokens = NULL;
+    const char **allow = NULL, **deny = NULL;
+    size_t n_allow = 0, n_deny = 0;
     int status = 2;
+    double num;
 
     for (int i = 1; i < argc; i++) { /* first pass: --config */
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
@@ -98,6 +140,16 @@ int llmux__cmd_serve(int argc, char **argv)
             cfg.max_streams_per_token = (size_t)v->valuedouble;
         cfg.getenv_ud = cJSON_GetObjectItemCaseSensitive(config, "env");
     }
+    {
+        const cJSON *ja = cJSON_GetObjectItemCaseSensitive(config, "allow_base_urls");
+        const cJSON *jd = cJSON_GetObjectItemCaseSensitive(config, "deny_base_urls");
+        allow = calloc((size_t)argc + (size_t)cJSON_GetArraySize(ja) + 1, sizeof *allow);
+        deny = calloc((size_t)argc + (size_t)cJSON_GetArraySize(jd) + 1, sizeof *deny);
+        if (!allow || !deny)
+            goto out;
+        add_rules(ja, allow, &n_allow);
+        add_rules(jd, deny, &n_deny);
+    }
     cfg.getenv_fn = config_getenv;
 
     for (int i = 1; i < argc; i++) {
@@ -129,6 +181,32 @@ int llmux__cmd_serve(int argc, char **argv)
             cfg.ca_file = argv[++i];
         } else if (!strcmp(a, "--upstream-insecure")) {
             cfg.upstream_insecure = true;
+        } else if (!strcmp(a, "--read-timeout") && next) {
+            if (!number_arg(a, argv[++i], 86400, &cfg.http.read_timeout_s))
+                goto out;
+        } else if (!strcmp(a, "--idle-timeout") && next) {
+            if (!number_arg(a, argv[++i], 86400, &cfg.http.idle_timeout_s))
+                goto out;
+        } else if (!strcmp(a, "--max-connections") && next) {
+            if (!number_arg(a, argv[++i], 1e7, &num))
+                goto out;
+            cfg.http.max_connections = (size_t)num;
+        } else if (!strcmp(a, "--max-header-bytes") && next) {
+            if (!number_arg(a, argv[++i], 1 << 24, &num))
+                goto out;
+            cfg.http.max_header_bytes = (size_t)num;
+        } else if (!strcmp(a, "--max-streams-per-token") && next) {
+            if (!number_arg(a, argv[++i], 1e9, &num))
+                goto out;
+            cfg.max_streams_per_token = (size_t)num;
+        } else if (!strcmp(a, "--max-upstream-body") && next) {
+            if (!number_arg(a, argv[++i], 1e12, &num))
+                goto out;
+            cfg.max_upstream_body = (size_t)num;
+        } else if (!strcmp(a, "--allow-base-url") && next) {
+            allow[n_allow++] = argv[++i];
+        } else if (!strcmp(a, "--deny-base-url") && next) {
+            deny[n_deny++] = argv[++i];
         } else {
             fprintf(stderr, "llmux serve: unknown or incomplete option '%s'\n\n", a);
             serve_usage(stderr);
@@ -172,6 +250,10 @@ int llmux__cmd_serve(int argc, char **argv)
     }
     cfg.tokens = tokens;
     cfg.n_tokens = n;
+    cfg.allow_base_urls = allow;
+    cfg.n_allow_base_urls = n_allow;
+    cfg.deny_base_urls = deny;
+    cfg.n_deny_base_urls = n_deny;
     status = llmux__server_run(&cfg, stdout);
 out:
     if (tokens_copy) {
@@ -179,6 +261,8 @@ out:
         free(tokens_copy);
     }
     free(tokens);
+    free(allow);
+    free(deny);
     cJSON_Delete(config);
     return status;
 }

@@ -69,6 +69,8 @@ typedef struct warm {
     CURL *easy;
     struct curl_slist *headers;
     llmux__http_request http;
+    llmux__provider provider; /* for the SSRF guard */
+    char *base_url;           /* copy, NULL: the provider's default */
 } warm;
 
 enum abort_reason {
@@ -110,6 +112,8 @@ struct llmux__call {
     llmux__stream *stream;
     enum abort_reason abort;
     llmux__upstream_error uerr; /* the attempt's failure */
+    bool addr_denied;           /* the SSRF guard refused an address of this attempt */
+    char addr_why[200];
 
     /* streaming gate */
     bool committed;
@@ -295,6 +299,42 @@ llmux__engine *llmux__engine_new(struct event_base *base, const llmux__engine_op
     if (e->opt.max_host_connections > 0)
         curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, e->opt.max_host_connections);
     return e;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION, set only when opt.allow_connect is: the SSRF guard sees
+ * every address curl is about to connect to (each one tried, after DNS). Refusing
+ * returns CURL_SOCKET_BAD, so curl never connects; when every address is refused the
+ * transfer ends with CURLE_COULDNT_CONNECT and transfer_done reports addr_why. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)purpose;
+    llmux__engine *e;
+    llmux__provider provider;
+    const char *base_url;
+    llmux__call *c = NULL;
+    if (*(enum transfer_kind *)clientp == TRANSFER_CALL) {
+        c = clientp;
+        const llmux__plan_step *s = &c->plan.steps[c->step];
+        e = c->engine;
+        provider = s->params->provider;
+        base_url = c->configs[s->chain_index].base_url;
+    } else {
+        warm *w = clientp;
+        e = w->engine;
+        provider = w->provider;
+        base_url = w->base_url;
+    }
+    char why[200] = "";
+    if (!e->opt.allow_connect(e->opt.allow_connect_ud, provider, base_url, &a->addr, why,
+                              sizeof why)) {
+        if (c) {
+            c->addr_denied = true;
+            msgf(c->addr_why, sizeof c->addr_why, "%s",
+                 why[0] ? why : "base_url: the address is not allowed on this proxy");
+        }
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype, a->protocol);
 }
 
 /* ---- provider config copies ------------------------------------------------------ */
@@ -607,6 +647,7 @@ static void start_step(llmux__call *c)
     c->started = llmux__mono();
     c->first_byte = -1;
     c->status = 0;
+    c->addr_denied = false;
 
     llmux_code rc = a ? a->build_request(p, c->req, &c->configs[s->chain_index], &c->http, &err)
                       : LLMUX_EINVALID_REQUEST;
@@ -660,6 +701,10 @@ static void start_step(llmux__call *c)
     if (e->opt.tls_insecure) {
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (e->opt.allow_connect) {
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, c);
     }
     if (c->req->stream && (p->set & LLMUX__F_FIRST_TOKEN_TIMEOUT)) {
         double ftt = p->first_token_timeout;
@@ -778,7 +823,11 @@ static void transfer_done(llmux__call *c, CURLcode res)
     if (res != CURLE_OK) {
         llmux__upstream_error_clear(&c->uerr);
         c->uerr.http_status = (int)c->status;
-        if (c->abort == ABORT_TOO_LARGE) {
+        if (c->addr_denied) { /* the SSRF guard: a request error, not the upstream's */
+            c->uerr.code = LLMUX_EINVALID_REQUEST;
+            c->uerr.retryable = false;
+            msgf(c->uerr.message, sizeof c->uerr.message, "%s", c->addr_why);
+        } else if (c->abort == ABORT_TOO_LARGE) {
             c->uerr.code = LLMUX_EUPSTREAM;
             c->uerr.retryable = false;
             snprintf(c->uerr.message, sizeof c->uerr.message,
@@ -828,6 +877,7 @@ static void warm_free(warm *w)
     }
     slist_wipe_free(w->headers);
     llmux__http_request_free(&w->http);
+    free(w->base_url);
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -939,6 +989,7 @@ llmux_code llmux__engine_warm(llmux__engine *e, const llmux__provider_config *cf
         return LLMUX_ENOMEM;
     w->kind = TRANSFER_WARM;
     w->engine = e;
+    w->provider = cfg->provider;
     w->next = e->warms;
     if (e->warms)
         e->warms->prev = w;
@@ -946,6 +997,8 @@ llmux_code llmux__engine_warm(llmux__engine *e, const llmux__provider_config *cf
     e->n_active++;
     llmux__error err;
     if (a->warm_request(cfg, &w->http, &err) != LLMUX_OK)
+        goto fail;
+    if (cfg->base_url && !(w->base_url = strdup(cfg->base_url)))
         goto fail;
     if (!(w->easy = curl_easy_init()))
         goto fail;
@@ -965,6 +1018,10 @@ llmux_code llmux__engine_warm(llmux__engine *e, const llmux__provider_config *cf
     curl_easy_setopt(w->easy, CURLOPT_CONNECTTIMEOUT_MS, e->opt.connect_timeout_ms);
     curl_easy_setopt(w->easy, CURLOPT_TIMEOUT_MS, 30000L);
     curl_easy_setopt(w->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (e->opt.allow_connect) {
+        curl_easy_setopt(w->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+        curl_easy_setopt(w->easy, CURLOPT_OPENSOCKETDATA, w);
+    }
     if (e->opt.share)
         curl_easy_setopt(w->easy, CURLOPT_SHARE, e->opt.share->share);
     if (e->opt.ca_file)

@@ -28,6 +28,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <sys/socket.h>
 
 typedef struct llmux__engine llmux__engine;
 typedef struct llmux__call llmux__call;
@@ -41,6 +42,16 @@ typedef struct llmux__engine_options {
     const char *ca_file;        /* optional CA bundle for upstream TLS */
     bool tls_insecure;          /* skip upstream certificate checks (tests with the mock) */
     long max_host_connections;  /* per upstream host, 0 → unlimited */
+    /* Optional SSRF guard (server/url_policy.h), asked before every upstream socket is
+     * opened — calls and warm-ups — with the provider and base_url of the config being
+     * served (NULL: the provider's default) and the address about to be connected.
+     * It runs after DNS, so a name that resolves (or re-resolves: DNS rebinding) to a
+     * forbidden address is caught. Return false to refuse (why gets the reason): the
+     * socket is never opened and a call's attempt fails with invalid_request carrying
+     * the reason (not retried: the chain moves on). Runs on the engine's thread. */
+    bool (*allow_connect)(void *ud, llmux__provider provider, const char *base_url,
+                          const struct sockaddr *addr, char *why, size_t why_len);
+    void *allow_connect_ud;
 } llmux__engine_options;
 
 /* A new engine on `base` (borrowed, must outlive the engine). NULL on failure. */

@@ -14,6 +14,7 @@
 #include "server/metrics.h"
 #include "server/sessions.h"
 #include "server/tokens.h"
+#include "server/url_policy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,6 +69,7 @@ struct server {
     llmux__metrics *metrics;
     llmux__share *share;
     llmux__token_set *token_set;
+    llmux__base_url_policy *url_policy; /* customers' base_urls (SSRF guard) */
     struct event *sweep; /* on worker 0: expires idle sessions */
     char host[256];
     int port;
@@ -908,6 +910,21 @@ static evutil_socket_t bind_socket(const char *host, int port, int *bound_port, 
     return fd;
 }
 
+/* The engine's SSRF guard (engine_options.allow_connect): the operator's own base URLs
+ * (and the providers' defaults) are trusted; a customer's base_url is checked against
+ * the policy on every address it resolves to. */
+static bool allow_connect(void *ud, llmux__provider provider, const char *base_url,
+                          const struct sockaddr *addr, char *why, size_t why_len)
+{
+    server *srv = ud;
+    if (!base_url)
+        return true;
+    const char *op = llmux__managed_keys_base_url(srv->keys, provider);
+    if (op && strcmp(op, base_url) == 0)
+        return true;
+    return llmux__base_url_policy_check_addr(srv->url_policy, base_url, addr, why, why_len);
+}
+
 static size_t total_busy(server *srv)
 {
     size_t n = 0;
@@ -960,7 +977,14 @@ int llmux__server_run(const llmux__server_config *cfg_in, FILE *announce)
         fprintf(stderr, "llmux serve: %s\n", err.message);
         goto out;
     }
-    llmux__session_limits lim = {0};
+    srv->url_policy = llmux__base_url_policy_new(cfg->allow_base_urls, cfg->n_allow_base_urls,
+                                                 cfg->deny_base_urls, cfg->n_deny_base_urls, &err);
+    if (!srv->url_policy) {
+        fprintf(stderr, "llmux serve: %s\n", err.message);
+        goto out;
+    }
+    llmux__session_limits lim = {.url_policy = llmux__base_url_policy_hook,
+                                 .url_policy_ud = srv->url_policy};
     srv->sessions = llmux__session_store_new(&lim);
     srv->metrics = llmux__metrics_new();
     srv->share = llmux__engine_share_new();
@@ -1003,7 +1027,10 @@ int llmux__server_run(const llmux__server_config *cfg_in, FILE *announce)
         llmux__engine_options eo = {.share = srv->share,
                                     .ca_file = cfg->ca_file,
                                     .tls_insecure = cfg->upstream_insecure,
-                                    .default_timeout_s = cfg->upstream_timeout_s};
+                                    .default_timeout_s = cfg->upstream_timeout_s,
+                                    .max_upstream_body = cfg->max_upstream_body,
+                                    .allow_connect = allow_connect,
+                                    .allow_connect_ud = srv};
         w->engine = w->base ? llmux__engine_new(w->base, &eo) : NULL;
         w->http = w->engine ? llmux__http_server_new(w->base, w->fd, &cfg->http, on_request,
                                                      on_http_abort, w)
@@ -1088,6 +1115,7 @@ out:
     llmux__token_set_free(srv->token_set);
     llmux__session_store_free(srv->sessions);
     llmux__managed_keys_free(srv->keys);
+    llmux__base_url_policy_free(srv->url_policy);
     llmux__metrics_free(srv->metrics);
     free(srv->streams_per_token);
     free(srv);

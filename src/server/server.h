@@ -30,6 +30,12 @@ typedef struct llmux__server_config {
     const char *ca_file;      /* upstream CA bundle (tests with a TLS mock) */
     bool upstream_insecure;   /* skip upstream TLS verification (tests only) */
     double upstream_timeout_s; /* attempt bound when a request gives none; 0 → 600 */
+    size_t max_upstream_body;  /* non-streamed upstream body cap in bytes; 0 → 16 MiB */
+    const char *const *allow_base_urls; /* customer base_url allow rules (url_policy.h) */
+    size_t n_allow_base_urls;
+    const char *const *deny_base_urls; /* customer base_url deny rules, on top of the
+                                          built-in ones */
+    size_t n_deny_base_urls;
     llmux__getenv_fn getenv_fn; /* where managed keys and base URLs are read */
     void *getenv_ud;
 } llmux__server_config;
