@@ -18,5 +18,7 @@ int llmux__cmd_serve(int argc, char **argv);
 int llmux__cmd_mock(int argc, char **argv);
 int llmux__cmd_sentences(int argc, char **argv);
 int llmux__cmd_translate(int argc, char **argv);
+int llmux__cmd_chat(int argc, char **argv);
+int llmux__cmd_demo(int argc, char **argv);
 
 #endif

@@ -10,6 +10,8 @@ static int cmd_version(int argc, char **argv);
 
 /* One row per subcommand, in the order `llmux help` lists them. */
 static const llmux__command commands[] = {
+    {"demo", "the seeds' story offline: retries, fallback, sentences (no keys)", llmux__cmd_demo},
+    {"chat", "one completion streamed to the terminal (embedded or --proxy)", llmux__cmd_chat},
     {"serve", "run the proxy (sessions, keys, retries, fallbacks, streaming)", llmux__cmd_serve},
     {"plan", "print the attempt plan a request will follow (validates it)", llmux__cmd_plan},
     {"mock", "run the mock provider (fake upstreams with scripted faults)", llmux__cmd_mock},
