@@ -172,8 +172,11 @@ typedef enum llmux__delta_kind {
     LLMUX__DELTA_DONE = 7             /* the upstream's proper end; always the last */
 } llmux__delta_kind;
 
-/* One unit of a streamed answer. Every pointer is borrowed from the stream decoder and
- * valid only during the sink call that received the delta. */
+/* One unit of a streamed answer. Pointers are borrowed from the stream decoder: `text`,
+ * `tool_id`, `tool_name`, `thought_signature` and `error` are valid only during the sink
+ * call that received the delta; `response_id` and `model` (set once, never changed) stay
+ * valid until the decoder or stream is freed, so a FINISH or USAGE delta may be copied and
+ * kept for later. */
 typedef struct llmux__delta {
     llmux__delta_kind kind;
     const char *text; /* TEXT, TOOL_CALL_ARGS: the fragment (NUL-terminated, non-empty) */

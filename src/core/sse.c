@@ -186,6 +186,8 @@ llmux__sse_status llmux__sse_next(llmux__sse_parser *p, const char *buf, size_t 
             r = process_line(p, p->line.p, p->line.len, false);
             p->line.len = 0;
         } else {
+            if (j - i > p->max_event + LINE_SLACK) /* the same limit as for a cut line */
+                goto fail;
             r = process_line(p, buf + i, j - i, true);
         }
         i = next;

@@ -215,6 +215,8 @@ void llmux__uerr_copy_id(char *dst, size_t cap, const char *s)
 void llmux__uerr_set_message(llmux__upstream_error *e, const char *msg)
 {
     static const char key_marker[] = "API key provided: ";
+    if (!msg || !*msg)
+        return; /* keep what we had ("HTTP 503"): an empty message says nothing */
     char *out = e->message;
     const size_t cap = sizeof e->message;
     size_t o = 0;

@@ -31,7 +31,8 @@ cJSON *llmux__json_parse(const char *body, size_t len);
  * retry_after_s from the headers; message "HTTP <status>" until the body gives one. */
 void llmux__uerr_from_status(llmux__upstream_error *e, int status, const llmux__header *h, size_t n,
                              double now);
-/* Copies the provider's message into e->message: control characters become spaces,
+/* Copies the provider's message into e->message (an empty or NULL msg leaves it as it
+ * is): control characters become spaces,
  * invalid UTF-8 becomes '?', cut at a character boundary, and the key fragment OpenAI
  * echoes ("Incorrect API key provided: sk-…") is replaced by "<redacted>". */
 void llmux__uerr_set_message(llmux__upstream_error *e, const char *msg);
