@@ -83,7 +83,19 @@ cJSON *llmux__json_parse(const char *body, size_t len)
 {
     if (!body || len == 0)
         return NULL;
-    return cJSON_ParseWithLength(body, len);
+    /* One JSON value and nothing after it but whitespace. cJSON stops at the end of the
+     * first value: without this check "{...}\n{...}" (stream events run together with
+     * no blank line between them) passed as its first event alone, and the rest of the
+     * answer was dropped without an error. */
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    for (const char *p = end; root && p && p < body + len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            cJSON_Delete(root);
+            root = NULL;
+        }
+    }
+    return root;
 }
 
 /* ---- headers and Retry-After ---------------------------------------------------------- */
