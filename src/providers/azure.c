@@ -42,9 +42,9 @@ static llmux_code azure_build(const llmux__params *p, const llmux__request *req,
         llmux__buf_puts(&url, "/openai/v1/chat/completions");
     } else {
         llmux__buf_puts(&url, "/openai/deployments/");
-        llmux__url_segment(&url, p->model);
+        llmux__url_encode(&url, p->model);
         llmux__buf_puts(&url, "/chat/completions?api-version=");
-        llmux__url_query_value(&url, api_version(cfg));
+        llmux__url_encode(&url, api_version(cfg));
     }
     llmux_code rc = llmux__http_begin(out, "POST", &url, err);
     if (rc)
@@ -83,7 +83,7 @@ static llmux_code azure_warm(const llmux__provider_config *cfg, llmux__http_requ
         llmux__buf_puts(&url, "/openai/v1/models");
     } else {
         llmux__buf_puts(&url, "/openai/models?api-version=");
-        llmux__url_query_value(&url, api_version(cfg));
+        llmux__url_encode(&url, api_version(cfg));
     }
     llmux_code rc = llmux__http_begin(out, "GET", &url, err);
     if (rc || (rc = add_key(out, cfg, err)))

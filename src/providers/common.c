@@ -438,30 +438,19 @@ bool llmux__url_base(llmux__buf *b, const char *base, const char *dflt, llmux__e
     return true;
 }
 
-static void percent_encode(llmux__buf *b, const char *s, bool keep_slash)
+void llmux__url_encode(llmux__buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
         unsigned char c = *p;
-        bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/');
-        if (keep) {
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
             llmux__buf_append(b, p, 1);
         } else {
             char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
             llmux__buf_append(b, esc, 3);
         }
     }
-}
-
-void llmux__url_segment(llmux__buf *b, const char *s)
-{
-    percent_encode(b, s ? s : "", false);
-}
-
-void llmux__url_query_value(llmux__buf *b, const char *s)
-{
-    percent_encode(b, s ? s : "", false);
 }
 
 void llmux__http_request_free(llmux__http_request *r)
@@ -613,7 +602,6 @@ llmux__stream_decoder *llmux__stream_decoder_new(const llmux__adapter *a)
     if (!d)
         return NULL;
     d->adapter = a;
-    d->open_block = -1;
     llmux__upstream_error_clear(&d->err);
     return d;
 }
@@ -685,7 +673,6 @@ int llmux__dec_finish(llmux__stream_decoder *d, llmux__finish_reason f, llmux__d
     if (d->finish_sent || f == LLMUX__FINISH_NONE)
         return 0;
     d->finish_sent = true;
-    d->finish = f;
     llmux__delta x = {.kind = LLMUX__DELTA_FINISH, .finish_reason = f};
     return llmux__dec_emit(d, &x, sink, ud);
 }

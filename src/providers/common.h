@@ -61,16 +61,15 @@ void llmux__openai_error_body(llmux__upstream_error *e, const cJSON *root);
 /* Appends the base URL (cfg base or dflt) without trailing '/'. False (with err set) when
  * it is empty or not http(s). */
 bool llmux__url_base(llmux__buf *b, const char *base, const char *dflt, llmux__error *err);
-/* Appends s percent-encoded as one path segment (unreserved characters kept). */
-void llmux__url_segment(llmux__buf *b, const char *s);
-/* Appends s percent-encoded as a query value. */
-void llmux__url_query_value(llmux__buf *b, const char *s);
+/* Appends s percent-encoded (unreserved characters kept): one path segment or one query
+ * value. */
+void llmux__url_encode(llmux__buf *b, const char *s);
 
 /* Starts out (zeroed) with a method and takes the URL from b (b is left empty). */
 llmux_code llmux__http_begin(llmux__http_request *out, const char *method, llmux__buf *url,
                              llmux__error *err);
 /* Adds "name: value". A value with CR, LF or NUL is refused (LLMUX_EINVALID_REQUEST,
- * message naming only the header). Call with is_secret for the key (message says so). */
+ * message naming only the header, never the value). */
 llmux_code llmux__http_add_header(llmux__http_request *out, const char *name, const char *value,
                                   llmux__error *err);
 /* Serialises body as the request body (compact JSON). Does not take ownership. */
@@ -112,20 +111,16 @@ typedef struct llmux__stream_tool {
 
 struct llmux__stream_decoder {
     const llmux__adapter *adapter;
-    char *id;    /* upstream response id, "" until known (malloc'd) */
-    char *model; /* served model, "" until known (malloc'd) */
+    char *id;    /* upstream response id, NULL until known (reported as "") */
+    char *model; /* served model, NULL until known (reported as "") */
     bool preamble_sent;
     bool finish_sent;
-    bool ended; /* DONE or ERROR reported */
-    llmux__finish_reason finish;
+    bool ended;                /* DONE or ERROR reported */
     llmux__usage usage;        /* latest known counts */
     int64_t input_tokens;      /* anthropic: message_start input + cache counts */
     llmux__stream_tool *tools; /* n_tools entries, in call order (index = position) */
     size_t n_tools;
     size_t cap_tools;
-    int open_block;            /* anthropic: index into tools of the tool_use block being streamed,
-                                  -1 when none */
-    bool saw_function_call;    /* google: a functionCall part was seen */
     llmux__upstream_error err; /* storage for the ERROR delta */
 };
 

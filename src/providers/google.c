@@ -271,7 +271,7 @@ static llmux_code add_message(builder *b, size_t mi, const llmux__message *m)
         llmux__message_text(m, &text);
         cJSON *part = cJSON_CreateObject();
         if (!part || text.oom)
-            goto oom_part;
+            goto oom;
         cJSON_AddItemToArray(parts, part);
         cJSON *fr = cJSON_AddObjectToObject(part, "functionResponse");
         cJSON *resp = fr ? cJSON_CreateObject() : NULL;
@@ -329,7 +329,6 @@ static llmux_code add_message(builder *b, size_t mi, const llmux__message *m)
     while (parts->child)
         cJSON_AddItemToArray(dst, cJSON_DetachItemViaPointer(parts, parts->child));
     goto out;
-oom_part:
 oom:
     rc = llmux__error_set(b->err, LLMUX_ENOMEM, NULL);
 out:
@@ -484,7 +483,7 @@ static llmux_code google_build(const llmux__params *p, const llmux__request *req
         model += 7;
     bool stream = req && req->stream;
     llmux__buf_puts(&url, "/v1beta/models/");
-    llmux__url_segment(&url, model);
+    llmux__url_encode(&url, model);
     llmux__buf_puts(&url, stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
     if ((rc = llmux__http_begin(out, "POST", &url, err)))
         return rc;
@@ -767,7 +766,6 @@ static int google_event(llmux__stream_decoder *d, const llmux__sse_event *ev,
                 goto out;
             }
             int64_t key = (int64_t)d->n_tools;
-            d->saw_function_call = true;
             r = llmux__dec_tool_start(d, key, llmux__jstr(fc, "id"), name,
                                       llmux__jstr(part, "thoughtSignature"), sink, ud);
             llmux__stream_tool *tool = r || d->ended ? NULL : llmux__dec_tool(d, key);
@@ -782,7 +780,7 @@ static int google_event(llmux__stream_decoder *d, const llmux__sse_event *ev,
     const char *block = llmux__jstr(llmux__jobj(root, "promptFeedback"), "blockReason");
     if (fr) {
         bool malformed;
-        llmux__finish_reason f = map_finish(fr, d->saw_function_call, &malformed);
+        llmux__finish_reason f = map_finish(fr, d->n_tools > 0, &malformed);
         if (malformed)
             r = llmux__dec_fail(d,
                                 "the model produced a malformed function call "
