@@ -934,6 +934,95 @@ static void test_stream_callbacks(void **state)
     llmux_error_free(&err);
 }
 
+/* on_end may free its own stream; a stream freed before anything arrived is cancelled. */
+typedef struct self_free {
+    llmux_stream *st;
+    pthread_mutex_t mu;
+    bool ended;
+    llmux_code code;
+} self_free;
+
+static int sf_chunk(void *ud, const llmux_chunk *ch)
+{
+    (void)ud;
+    (void)ch;
+    return 0;
+}
+
+static void sf_end(void *ud, const llmux_error *err)
+{
+    self_free *s = ud;
+    pthread_mutex_lock(&s->mu);
+    llmux_stream *st = s->st;
+    s->st = NULL;
+    s->code = err->code;
+    s->ended = true;
+    pthread_mutex_unlock(&s->mu);
+    llmux_stream_free(st); /* from inside on_end: allowed */
+}
+
+static void test_stream_free_from_on_end_and_early(void **state)
+{
+    fixture *f = *state;
+    configure_managed(f->s, "anthropic");
+    llmux_request *req = hello("anthropic", "claude-haiku-4-5");
+    self_free s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    llmux_stream_callbacks cb = {.ud = &s, .on_chunk = sf_chunk, .on_end = sf_end};
+    pthread_mutex_lock(&s.mu); /* on_end waits until st is stored */
+    assert_int_equal(llmux_generate_chat_completion_stream_cb(f->s, req, &cb, &s.st, NULL),
+                     LLMUX_OK);
+    pthread_mutex_unlock(&s.mu);
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&s.mu);
+        bool done = s.ended;
+        pthread_mutex_unlock(&s.mu);
+        if (done)
+            break;
+        tu_sleep_ms(5);
+    }
+    assert_true(s.ended);
+    assert_int_equal(s.code, LLMUX_OK);
+    assert_null(s.st);
+
+    /* freed at once, before the loop even started it; then many at once */
+    for (int i = 0; i < 20; i++) {
+        llmux_stream *st = NULL;
+        assert_int_equal(llmux_generate_chat_completion_stream(f->s, req, &st, NULL), LLMUX_OK);
+        llmux_stream_free(st);
+    }
+    /* the client still works */
+    llmux_response *resp = NULL;
+    assert_int_equal(llmux_generate_chat_completion(f->s, req, &resp, NULL), LLMUX_OK);
+    llmux_response_free(resp);
+    llmux_request_free(req);
+}
+
+/* Twenty streams in flight at once on one session, read in turn. */
+static void test_concurrent_streams(void **state)
+{
+    fixture *f = *state;
+    configure_managed(f->s, "openai");
+    script("[{\"provider\":\"openai\",\"chunk_interval_ms\":2,\"count\":20}]");
+    llmux_request *req = hello("openai", "gpt-4.1-mini");
+    llmux_request_set_stream_options(req, true, false, false);
+    enum { N = 20 };
+    llmux_stream *st[N];
+    for (int i = 0; i < N; i++)
+        assert_int_equal(llmux_generate_chat_completion_stream(f->s, req, &st[i], NULL), LLMUX_OK);
+    for (int i = 0; i < N; i++) {
+        llmux_chunk ch;
+        int texts = 0;
+        llmux_code rc;
+        while ((rc = llmux_stream_next(st[i], &ch, 10.0)) == LLMUX_OK && ch.kind != LLMUX_CHUNK_END)
+            texts += ch.kind == LLMUX_CHUNK_TEXT;
+        assert_int_equal(rc, LLMUX_OK);
+        assert_int_equal(texts, 4);
+        llmux_stream_free(st[i]);
+    }
+    assert_int_equal(count_completions(), N);
+    llmux_request_free(req);
+}
+
 /* Freeing a stream mid-way cancels the upstream transfer (the mock sees the client go). */
 static void test_stream_free_cancels(void **state)
 {
@@ -1397,6 +1486,9 @@ static void test_proxy_managed_unavailable(void **state)
         cmocka_unit_test_setup_teardown(test_stream_tool_call, fx_setup, fx_teardown),             \
         cmocka_unit_test_setup_teardown(test_stream_callbacks, fx_setup, fx_teardown),             \
         cmocka_unit_test_setup_teardown(test_stream_free_cancels, fx_setup, fx_teardown),          \
+        cmocka_unit_test_setup_teardown(test_stream_free_from_on_end_and_early, fx_setup,          \
+                                        fx_teardown),                                              \
+        cmocka_unit_test_setup_teardown(test_concurrent_streams, fx_setup, fx_teardown),           \
         cmocka_unit_test_setup_teardown(test_stream_slow_reader, fx_setup, fx_teardown),           \
         cmocka_unit_test_setup_teardown(test_connection_reuse, fx_setup, fx_teardown),             \
         cmocka_unit_test_setup_teardown(test_warmup_on_first_configure, fx_setup, fx_teardown),    \
