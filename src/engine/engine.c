@@ -722,10 +722,47 @@ nomem:
     attempt_failed(c);
 }
 
+/* Replaces the key in s (NUL-terminated, cap bytes, at most 512) by "<redacted>":
+ * every whole occurrence, and a prefix of it (4 bytes or more) that ends s, as left by
+ * an earlier cut. An upstream may echo the key it was sent in its error message
+ * ("invalid x-api-key: sk-…"), and that text goes on to the attempt log, the client's
+ * error and the proxy's logs. Keys shorter than 4 bytes are left alone. */
+static void redact_key(char *s, size_t cap, const char *key)
+{
+    size_t kl = key ? strlen(key) : 0;
+    if (kl < 4 || cap > 512)
+        return;
+    char out[512];
+    size_t o = 0;
+    bool changed = false;
+    for (const char *p = s; *p && o + 1 < cap;) {
+        size_t rest = strlen(p);
+        size_t m = rest >= kl ? (strncmp(p, key, kl) == 0 ? kl : 0)
+                              : (rest >= 4 && strncmp(p, key, rest) == 0 ? rest : 0);
+        if (m) {
+            for (const char *r = "<redacted>"; *r && o + 1 < cap; r++)
+                out[o++] = *r;
+            p += m;
+            changed = true;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+    if (changed)
+        memcpy(s, out, o + 1);
+    explicit_bzero(out, sizeof out);
+}
+
 /* The attempt in flight failed with c->uerr (the easy handle is out of the multi). */
 static void attempt_failed(llmux__call *c)
 {
     const llmux__plan_step *s = &c->plan.steps[c->step];
+    /* Upstream text must not carry the attempt's key any further. */
+    const char *key = c->configs[s->chain_index].api_key;
+    redact_key(c->uerr.message, sizeof c->uerr.message, key);
+    redact_key(c->uerr.type, sizeof c->uerr.type, key);
+    redact_key(c->uerr.param, sizeof c->uerr.param, key);
     if (c->committed) {
         /* After the first chunk: no retry, no fallback. */
         log_attempt(c, LLMUX_ESTREAM_INTERRUPTED, c->uerr.message);
