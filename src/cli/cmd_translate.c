@@ -4,6 +4,7 @@
 #include "cli/util.h"
 #include "core/request.h"
 #include "providers/provider.h"
+#include "server/keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +181,13 @@ int llmux__cmd_translate(int argc, char **argv)
     }
     if (stream)
         req->stream = true;
+    const char *why = NULL;
+    if (base_url && !llmux__base_url_check(base_url, &why)) {
+        /* the proxy's own rule: no credentials in the URL (they would be printed) */
+        fprintf(stderr, "llmux translate: --base-url %s\n", why);
+        status = 2;
+        goto out;
+    }
     llmux__provider_config cfg = {
         .provider = params.provider,
         .api_key = key && *key ? key : PLACEHOLDER_KEY,
@@ -193,7 +201,8 @@ int llmux__cmd_translate(int argc, char **argv)
         fprintf(stderr, "llmux translate: %s: %s\n", llmux_code_type(rc), err.message);
         goto out;
     }
-    printf("%s %s\n", http.method, http.url);
+    printf("%s ", http.method);
+    print_header(http.url, cfg.api_key); /* the URL never holds the key; make sure */
     for (size_t i = 0; i < http.n_headers; i++)
         print_header(http.headers[i], cfg.api_key);
     if (http.body) {
