@@ -577,6 +577,12 @@ static long rss_kib(pid_t pid)
 static void test_slow_client_backpressure(void **state)
 {
     (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    /* ASan's quarantine keeps freed memory in RSS and slows the 28 MB script down:
+     * the figure means nothing there. The plain build runs it. */
+    fprintf(stderr, "backpressure: skipped under AddressSanitizer (RSS is not meaningful)\n");
+    skip();
+#endif
     const size_t text_len = (size_t)28 << 20, piece = 64 << 10;
     char *text = malloc(text_len + 1);
     for (size_t i = 0; i < text_len; i++)
