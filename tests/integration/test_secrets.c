@@ -330,6 +330,23 @@ static void drive_completions(void)
                     req);
             }
         }
+    /* an echo that the attempt log's message cap (200 bytes) would cut in the middle of
+     * the key: no part of it may be left */
+    {
+        char msg[400], step[600];
+        memset(msg, 'A', 180);
+        snprintf(msg + 180, sizeof msg - 180, "%s and more text after it", M_ANTHROPIC_FILE);
+        snprintf(step, sizeof step,
+                 "[{\"provider\":\"anthropic\",\"status\":401,\"body\":{\"type\":\"error\","
+                 "\"error\":{\"type\":\"authentication_error\",\"message\":\"%s\"}}}]",
+                 msg);
+        script(step);
+        expect_status(call("POST", "/v1/chat/completions", TOKEN_A, "s1",
+                           "{\"provider\":\"anthropic\",\"model\":\"claude-haiku-4-5\","
+                           "\"retry\":{\"enabled\":false}," USER "}",
+                           NULL),
+                      502, "cut echo");
+    }
     script("[{\"provider\":\"openai\",\"hang\":true},"
            "{\"provider\":\"anthropic\",\"drop_after_chunks\":2},"
            "{\"provider\":\"google\",\"error_event_after_chunks\":1},"
@@ -480,6 +497,8 @@ static void test_no_key_anywhere(void **state)
     assert_true(len > 1000); /* debug logging did happen */
     keep("proxy stderr", err, len);
     free(err);
+    /* the cut echo: not even its first 15 characters */
+    assert_false(contains(emitted, emitted_len, "sk-ant-M4N-file"));
     for (const char *const *s = secrets; *s; s++)
         if (contains(emitted, emitted_len, *s)) {
             const char *at = memmem(emitted, emitted_len, *s, strlen(*s));
