@@ -217,7 +217,12 @@ static int on_delta(void *ud, const llmux__delta *d)
         break;
     }
     if (stop || c->stop) {
-        /* The engine cancels the call when we return non-zero and calls nothing more. */
+        /* Cancel explicitly (we are inside the engine's callback, so it only marks the call
+         * and frees it when the transfer unwinds): every path of the engine checks the mark
+         * before calling back again, including those that ignore our return value. */
+        if (c->call)
+            llmux__call_cancel(c->call);
+        c->call = NULL;
         ecall_done(c);
         return 1;
     }

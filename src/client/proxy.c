@@ -29,7 +29,7 @@
 #include <strings.h>
 
 #define MAX_BODY ((size_t)64 << 20)
-#define DELETE_TIMEOUT_MS 5000L
+#define DELETE_TIMEOUT_MS 2000L
 
 typedef enum xfer_kind { X_CONFIGURE, X_CHAT, X_DELETE } xfer_kind;
 
@@ -601,11 +601,21 @@ static void pjob_free(pjob *j)
     free(j);
 }
 
+/* True while a DELETE (a session's goodbye) is in flight. */
+static bool deleting(const llmux__proxy *px)
+{
+    for (const xfer *x = px->xfers; x; x = x->next)
+        if (x->kind == X_DELETE)
+            return true;
+    return false;
+}
+
 static void *loop_main(void *arg)
 {
     llmux__proxy *px = arg;
     bool exit = false;
-    while (!exit) {
+    double exit_by = 0;
+    for (;;) {
         pthread_mutex_lock(&px->mu);
         pjob *jobs = px->head;
         px->head = px->tail = NULL;
@@ -616,8 +626,17 @@ static void *loop_main(void *arg)
             run_job(px, j, &exit);
             pjob_free(j);
         }
-        if (exit)
-            break;
+        long wait_ms = 1000;
+        if (exit) {
+            /* Let the DELETEs of freed sessions reach the proxy (bounded); everything
+             * else is abandoned by llmux__proxy_free. */
+            double now = llmux__mono();
+            if (!exit_by)
+                exit_by = now + DELETE_TIMEOUT_MS / 1000.0;
+            if (!deleting(px) || now >= exit_by)
+                break;
+            wait_ms = 20;
+        }
         int running = 0;
         curl_multi_perform(px->multi, &running);
         CURLMsg *m;
@@ -630,7 +649,7 @@ static void *loop_main(void *arg)
             if (x)
                 xfer_done(x, m->data.result);
         }
-        curl_multi_poll(px->multi, NULL, 0, 1000, NULL);
+        curl_multi_poll(px->multi, NULL, 0, (int)wait_ms, NULL);
     }
     return NULL;
 }

@@ -1455,6 +1455,30 @@ static void test_proxy_unreachable_and_bad_url(void **state)
     llmux_error_free(&err);
 }
 
+/* llmux_session_free says goodbye to the proxy (DELETE), even right before the client goes. */
+static void test_proxy_session_free_deletes(void **state)
+{
+    (void)state;
+    llmux_client *c = new_client();
+    llmux_session *s;
+    assert_int_equal(llmux_session_new(c, "bye-session", &s), LLMUX_OK);
+    configure_managed(s, "openai");
+    char url[160];
+    snprintf(url, sizeof url, "%s/v1/sessions/bye-session/providers", url_proxy);
+    const char *h[] = {"Authorization: Bearer " TOKEN, NULL};
+    tu_response r;
+    assert_int_equal(tu_http("GET", url, h, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"openai\""));
+    tu_response_free(&r);
+    llmux_session_free(s);
+    llmux_client_free(c);
+    assert_int_equal(tu_http("GET", url, h, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(r.body, "\"openai\""));
+    tu_response_free(&r);
+}
+
 static void test_proxy_managed_unavailable(void **state)
 {
     fixture *f = *state;
@@ -1510,6 +1534,7 @@ int main(void)
         cmocka_unit_test(test_proxy_wrong_token),
         cmocka_unit_test(test_proxy_unreachable_and_bad_url),
         cmocka_unit_test_setup_teardown(test_proxy_managed_unavailable, fx_setup, fx_teardown),
+        cmocka_unit_test(test_proxy_session_free_deletes),
     };
     int failed = cmocka_run_group_tests_name("embedded", embedded, setup_embedded, teardown);
     failed += cmocka_run_group_tests_name("proxy", proxied, setup_proxy, teardown);
