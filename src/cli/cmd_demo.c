@@ -350,6 +350,10 @@ int llmux__cmd_demo(int argc, char **argv)
         demo_usage(stderr);
         return 2;
     }
+    /* Loopback only: an http(s)_proxy/ALL_PROXY in the environment must not carry the
+     * demo's loopback traffic (set before any thread starts). */
+    setenv("no_proxy", "127.0.0.1,localhost", 1);
+    setenv("NO_PROXY", "127.0.0.1,localhost", 1);
     double t0 = llmux__mono();
     demo d = {0};
     llmux__mock_options mo = {.listen = "127.0.0.1:0"};
