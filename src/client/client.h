@@ -147,8 +147,6 @@ void llmux__op_unref(llmux__op *op);
 /* Backend side (loop thread). */
 /* Records the provider and model answering (before the first chunk). */
 void llmux__op_set_answering(llmux__op *op, const char *provider, const char *model);
-/* Records one attempt (ENOMEM: dropped). */
-void llmux__op_add_attempt(llmux__op *op, const llmux_attempt *a);
 
 /* What the backend should do after a chunk. */
 typedef enum llmux__push_result {

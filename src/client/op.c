@@ -112,13 +112,6 @@ void llmux__op_set_answering(llmux__op *op, const char *provider, const char *mo
     free(m);
 }
 
-void llmux__op_add_attempt(llmux__op *op, const llmux_attempt *a)
-{
-    pthread_mutex_lock(&op->mu);
-    llmux__attempts_add(&op->attempts, a);
-    pthread_mutex_unlock(&op->mu);
-}
-
 bool llmux__op_cancelled(llmux__op *op)
 {
     pthread_mutex_lock(&op->mu);
