@@ -56,6 +56,8 @@ struct llmux__http_conn {
     size_t n_headers;
     bool in_value; /* the last header callback was a value */
     bool url_done;
+    bool headers_done;    /* past the header block: further fields are chunked trailers */
+    size_t trailer_bytes; /* trailer bytes seen (counted against max_header_bytes, not kept) */
     llmux__buf body;
     const char *names[MAX_HEADERS], *values[MAX_HEADERS];
     llmux__http_req req;
@@ -355,6 +357,8 @@ static int on_message_begin(http_parser *p)
     c->n_headers = 0;
     c->in_value = false;
     c->url_done = false;
+    c->headers_done = false;
+    c->trailer_bytes = 0;
     return 0;
 }
 
@@ -372,9 +376,20 @@ static bool end_piece(llmux__http_conn *c)
     return llmux__buf_append(&c->head, "", 1);
 }
 
+/* Trailer fields of a chunked body are counted against the header cap and dropped: the
+ * request's headers were resolved when the header block ended (names/values point into
+ * `head`, which must not grow again). */
+static int on_trailer(llmux__http_conn *c, size_t len)
+{
+    c->trailer_bytes += len;
+    return header_budget(c, c->trailer_bytes);
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     llmux__http_conn *c = conn_of(p);
+    if (c->headers_done)
+        return on_trailer(c, len);
     if (header_budget(c, len + 2))
         return -1;
     if (!c->url_done) {
@@ -400,6 +415,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     llmux__http_conn *c = conn_of(p);
+    if (c->headers_done)
+        return on_trailer(c, len);
     if (header_budget(c, len + 2))
         return -1;
     if (!c->in_value) {
@@ -445,6 +462,7 @@ static int on_headers_complete(http_parser *p)
         c->names[i] = n;
         c->values[i] = v;
     }
+    c->headers_done = true;
     if (p->content_length != ULLONG_MAX && p->content_length > c->s->lim.max_body) {
         c->fail_status = 413;
         c->fail_type = "invalid_request";
