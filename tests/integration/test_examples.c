@@ -379,7 +379,7 @@ static void test_byok_providers(void **state)
                "CUSTOM_MODEL=my-llama # a comment\n");
     fclose(f);
     const char *extra[] = {"AZURE_OPENAI_API_KEY=az-customer-key", e_azure,  "ANTHROPIC_API_KEY",
-                           "CUSTOM_API_KEY=" VALID_OPENAI,    e_custom, NULL};
+                           "CUSTOM_API_KEY=" VALID_OPENAI,         e_custom, NULL};
     run_result r;
     run("byok_providers", NULL, extra, &r);
     expect_status(&r, 0);
