@@ -69,6 +69,7 @@ struct llmux__http_conn {
 
     bool keep_alive;
     bool http10;
+    bool head_only; /* the request being answered is a HEAD: status line and headers only */
     bool streaming;
     void *exchange;
     void (*drain_cb)(void *);
@@ -214,6 +215,7 @@ static void exchange_done(llmux__http_conn *c)
         return;
     c->drain_cb = NULL;
     c->streaming = false;
+    c->head_only = false;
     if (!c->keep_alive) {
         start_closing(c); /* leaves BUSY, detaches the exchange */
         return;
@@ -231,7 +233,7 @@ void llmux__http_respond(llmux__http_conn *c, int status, const char *content_ty
     if (c->state != ST_BUSY)
         return;
     write_head(c, status, content_type, (long long)len, extra_headers);
-    if (len)
+    if (len && !c->head_only)
         evbuffer_add(bufferevent_get_output(c->bev), body, len);
     exchange_done(c);
 }
@@ -290,7 +292,7 @@ void llmux__http_stream_start(llmux__http_conn *c, int status, const char *conte
 
 void llmux__http_stream_write(llmux__http_conn *c, const void *data, size_t len)
 {
-    if (c->state != ST_BUSY || !c->streaming || len == 0)
+    if (c->state != ST_BUSY || !c->streaming || len == 0 || c->head_only)
         return;
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (!c->http10)
@@ -304,7 +306,7 @@ void llmux__http_stream_end(llmux__http_conn *c)
 {
     if (c->state != ST_BUSY || !c->streaming)
         return;
-    if (!c->http10)
+    if (!c->http10 && !c->head_only)
         evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", sizeof "0\r\n\r\n" - 1);
     exchange_done(c);
 }
@@ -534,6 +536,7 @@ static void dispatch(llmux__http_conn *c)
     r->body_len = c->body.len;
     c->keep_alive = http_should_keep_alive(p) != 0;
     c->http10 = p->http_major == 1 && p->http_minor == 0;
+    c->head_only = p->method == HTTP_HEAD; /* (a rejected request gets a body, then a close) */
     r->keep_alive = c->keep_alive;
     r->conn_id = c->id;
     r->peer = c->peer;
