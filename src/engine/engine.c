@@ -4,6 +4,8 @@
  */
 #include "engine/engine.h"
 
+#include "core/wipe.h"
+
 #include <event2/event.h>
 #include <math.h>
 #include <stdarg.h>
@@ -162,7 +164,9 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ud)
 
 static void global_init(void)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* Every buffer curl frees is zeroed first: its request headers carry keys. */
+    curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, llmux__wipe_free, llmux__wipe_realloc, strdup,
+                         calloc);
 }
 
 llmux__share *llmux__engine_share_new(void)
@@ -528,12 +532,20 @@ static int stream_sink(void *ud, const llmux__delta *d)
             commit_stream(c);
             if (c->cancelled)
                 return 1;
-            if (c->have_finish && c->cb.on_delta)
-                c->cb.on_delta(c->cb.ud, &c->stash_finish);
-            if (c->have_usage && c->cb.on_delta && !c->cancelled)
-                c->cb.on_delta(c->cb.ud, &c->stash_usage);
-            if (c->cancelled)
-                return 1;
+            /* The held-back FINISH / USAGE of an answer without content: a non-zero
+             * return from on_delta cancels, exactly as on the normal path. */
+            const llmux__delta *held[2] = {c->have_finish ? &c->stash_finish : NULL,
+                                           c->have_usage ? &c->stash_usage : NULL};
+            for (int i = 0; i < 2; i++) {
+                if (!held[i] || !c->cb.on_delta)
+                    continue;
+                if (c->cb.on_delta(c->cb.ud, held[i]) != 0) {
+                    c->cancelled = true;
+                    c->abort = ABORT_CANCELLED;
+                }
+                if (c->cancelled)
+                    return 1;
+            }
         }
         finish_stream_ok(c);
         return 0;
