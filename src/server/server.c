@@ -8,6 +8,7 @@
 #include "core/response.h"
 #include "core/secret.h"
 #include "core/sentence.h"
+#include "core/wipe.h"
 #include "engine/engine.h"
 #include "providers/provider.h"
 #include "server/log.h"
@@ -348,6 +349,31 @@ static void on_done(void *ud, llmux__call_result *r)
     const char *prov = prov_i >= 0 ? llmux__provider_name(r->provider) : NULL;
     if (x->started) {
         flush_sentences(x);
+        /* The attempt log rides on one last chunk with no choices (the shape of OpenAI's
+         * usage chunk, which clients already accept). */
+        cJSON *tail = cJSON_CreateObject();
+        if (tail) {
+            cJSON_AddStringToObject(tail, "id", x->id);
+            cJSON_AddStringToObject(tail, "object", "chat.completion.chunk");
+            cJSON_AddNumberToObject(tail, "created", (double)x->created);
+            cJSON_AddStringToObject(tail, "model", x->model ? x->model : "");
+            cJSON_AddStringToObject(tail, "provider", x->provider_name);
+            cJSON_AddArrayToObject(tail, "choices");
+            cJSON *ll = cJSON_AddObjectToObject(tail, "llmux");
+            cJSON *att = attempts_json(r->attempts, r->n_attempts);
+            if (ll && att)
+                cJSON_AddItemToObject(ll, "attempts", att);
+            else
+                cJSON_Delete(att);
+            char *t = cJSON_PrintUnformatted(tail);
+            if (t) {
+                llmux__buf_puts(&x->out, "data: ");
+                llmux__buf_puts(&x->out, t);
+                llmux__buf_puts(&x->out, "\n\n");
+                cJSON_free(t);
+            }
+            cJSON_Delete(tail);
+        }
         if (r->code == LLMUX_OK) {
             llmux__buf_puts(&x->out, "data: [DONE]\n\n");
         } else {
@@ -763,6 +789,9 @@ static void on_request(llmux__http_conn *conn, const llmux__http_req *r, void *u
     }
     if (parts == 3 && strcmp(m, "PUT") == 0) {
         handle_configure(w, conn, r, token, id, prov);
+        /* The body held the customer's key; the connection's buffer outlives the
+         * request (keep-alive), so wipe it now (it is ours: http.c's body buffer). */
+        llmux__secret_wipe((char *)r->body, r->body_len);
         return;
     }
     if (parts == 2 && strcmp(m, "GET") == 0) {
@@ -999,6 +1028,9 @@ int llmux__server_run(const llmux__server_config *cfg_in, FILE *announce)
         goto out;
     }
     srv->id_seed = (uint64_t)(llmux__now() * 1e6) ^ ((uint64_t)getpid() << 40);
+    /* Before libevent's first allocation: every buffer it frees is zeroed first (the
+     * raw bytes of a configure_provider request carry the customer's key). */
+    event_set_mem_functions(malloc, llmux__wipe_realloc, llmux__wipe_free);
     evthread_use_pthreads();
 
     /* Block the stop signals in every thread; the main thread waits for them. */

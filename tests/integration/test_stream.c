@@ -105,6 +105,8 @@ typedef struct seen {
     char finish[32];
     char tool_id[128], tool_name[64], tool_args[512];
     size_t events_after_end; /* events after [DONE] or the error (must be 0) */
+    int attempts;            /* entries of llmux.attempts on the last chunk, -1 when none */
+    char attempt_trail[128]; /* "anthropic:500,openai:200" */
 } seen;
 
 static void seen_free(seen *s)
@@ -116,6 +118,7 @@ static void seen_free(seen *s)
 static void collect(const tu_response *r, seen *s)
 {
     memset(s, 0, sizeof *s);
+    s->attempts = -1;
     tu_sse sse;
     assert_int_equal(tu_sse_parse(r->body, r->body_len, &sse), 0);
     bool ended = false;
@@ -149,6 +152,21 @@ static void collect(const tu_response *r, seen *s)
             snprintf(s->providers[s->n_providers++ % 8], 16, "%s", prov->valuestring);
         if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "usage")))
             s->usage = true;
+        const cJSON *att = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(j, "llmux"), "attempts");
+        if (cJSON_IsArray(att)) {
+            s->attempts = cJSON_GetArraySize(att);
+            const cJSON *a;
+            cJSON_ArrayForEach(a, att)
+            {
+                const cJSON *p = cJSON_GetObjectItemCaseSensitive(a, "provider");
+                const cJSON *st = cJSON_GetObjectItemCaseSensitive(a, "status");
+                size_t u = strlen(s->attempt_trail);
+                snprintf(s->attempt_trail + u, sizeof s->attempt_trail - u, "%s%s:%d",
+                         u ? "," : "", cJSON_IsString(p) ? p->valuestring : "?",
+                         cJSON_IsNumber(st) ? st->valueint : 0);
+            }
+        }
         const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "choices"), 0);
         if (ch) {
             const cJSON *d = cJSON_GetObjectItemCaseSensitive(ch, "delta");
@@ -274,6 +292,9 @@ static void test_fallback_before_first_chunk(void **state)
     assert_int_equal(s.n_providers, 1);
     assert_string_equal(s.providers[0], "openai");
     assert_true(s.done);
+    /* the last chunk before [DONE] carries the attempt log */
+    assert_int_equal(s.attempts, 3);
+    assert_string_equal(s.attempt_trail, "anthropic:500,anthropic:500,openai:200");
     seen_free(&s);
     tu_response_free(&r);
 }
