@@ -41,6 +41,7 @@
 #define C_REPLACED "sk-CU5T-replaced-8f9a0b1c"
 #define C_REFUSED "sk-CU5T-refused-2d3e4f5a"
 #define C_TRANSLATE "sk-CU5T-translate-6b7c8d9e"
+#define C_MEMORY "sk-CU5T-memory-0e1f2a3b4c"
 
 static const char *const secrets[] = {TOKEN_A,         TOKEN_B,          TOKEN_WRONG, M_OPENAI,
                                       M_ANTHROPIC_ENV, M_ANTHROPIC_FILE, M_GEMINI,    M_AZURE,
@@ -469,6 +470,96 @@ static bool contains(const char *hay, size_t len, const char *needle)
     return hay && memmem(hay, len, needle, strlen(needle)) != NULL;
 }
 
+/* Occurrences of needle in the readable memory of process pid (/proc/PID/mem; regions
+ * over 256 MiB, such as a sanitizer's shadow, are skipped). -1 when the memory cannot
+ * be read (no ptrace permission). */
+static int memory_hits(pid_t pid, const char *needle)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *maps = fopen(path, "r");
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)pid);
+    int mem = open(path, O_RDONLY);
+    if (!maps || mem < 0) {
+        if (maps)
+            fclose(maps);
+        if (mem >= 0)
+            close(mem);
+        return -1;
+    }
+    int hits = 0, readable = 0;
+    size_t nl = strlen(needle);
+    char line[512];
+    char *buf = NULL;
+    while (fgets(line, sizeof line, maps)) {
+        unsigned long lo, hi;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' ||
+            hi - lo > (256ul << 20) || strstr(line, "[vvar]"))
+            continue;
+        size_t len = hi - lo;
+        char *grown = realloc(buf, len);
+        if (!grown)
+            continue;
+        buf = grown;
+        ssize_t got = pread(mem, buf, len, (off_t)lo);
+        if (got <= 0)
+            continue;
+        readable++;
+        for (const char *p = buf; (p = memmem(p, (size_t)got - (size_t)(p - buf), needle, nl)); p++)
+            hits++;
+    }
+    free(buf);
+    fclose(maps);
+    close(mem);
+    return readable ? hits : -1;
+}
+
+/* A customer key is zeroed wherever the proxy held it once its session is deleted: the
+ * session store, the engine's copies, curl's request buffers, libevent's buffers and the
+ * connection's request buffer (still open, keep-alive). */
+static void test_key_gone_from_memory_after_delete(void **state)
+{
+    (void)state;
+    tu_client *client = tu_client_new();
+    char url[256], body[256];
+    const char *h[] = {"Authorization: Bearer " TOKEN_A, "X-Llmux-Session: mem", NULL};
+    snprintf(body, sizeof body,
+             "{\"api_key\":\"" C_MEMORY "\",\"base_url\":\"http://127.0.0.1:%d/v1\"}", mock.port);
+    tu_response r;
+    tu_http_ex(client, "PUT",
+               tu_url(url, sizeof url, proxy.port, "/v1/sessions/mem/providers/openai"), h, body,
+               NULL, &r);
+    assert_int_equal(r.status, 200);
+    keep_response("PUT mem", &r);
+    tu_response_free(&r);
+    for (int stream = 0; stream < 2; stream++) {
+        tu_http_ex(
+            client, "POST", tu_url(url, sizeof url, proxy.port, "/v1/chat/completions"), h,
+            stream ? "{\"provider\":\"openai\",\"model\":\"gpt-4.1-mini\",\"stream\":true," USER "}"
+                   : "{\"provider\":\"openai\",\"model\":\"gpt-4.1-mini\"," USER "}",
+            NULL, &r);
+        assert_int_equal(r.status, 200);
+        keep_response("POST mem", &r);
+        tu_response_free(&r);
+    }
+    tu_http_ex(client, "DELETE", tu_url(url, sizeof url, proxy.port, "/v1/sessions/mem"), h, NULL,
+               NULL, &r);
+    assert_int_equal(r.status, 200);
+    tu_response_free(&r);
+    tu_sleep_ms(200); /* the upstream transfers are over and freed */
+    int managed = memory_hits(proxy.pid, M_OPENAI);
+    if (managed < 0) {
+        tu_client_free(client);
+        skip(); /* no permission to read the proxy's memory here */
+    }
+    assert_true(managed >= 1); /* the scan does see a key that is still held */
+    int left = memory_hits(proxy.pid, C_MEMORY);
+    tu_client_free(client);
+    if (left != 0)
+        fail_msg("the deleted session's key is still in the proxy's memory %d time(s)", left);
+}
+
 static void test_no_key_anywhere(void **state)
 {
     (void)state;
@@ -511,6 +602,7 @@ static void test_no_key_anywhere(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_key_gone_from_memory_after_delete),
         cmocka_unit_test(test_no_key_anywhere),
     };
     return cmocka_run_group_tests(tests, start_all, stop_all);
