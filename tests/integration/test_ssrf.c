@@ -257,8 +257,34 @@ static void test_resolved_address_denied_at_connect(void **state)
          "\"fallbacks\":[{\"provider\":\"anthropic\",\"model\":\"claude-haiku-4-5\"}]}",
          &r);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "\"provider\":\"anthropic\""));
-    assert_null(strstr(r.body, "\"provider\":\"openai\""));
+    /* every content chunk from the fallback; the attempts chunk tells the story */
+    tu_sse sse;
+    assert_int_equal(tu_sse_parse(r.body, r.body_len, &sse), 0);
+    int content = 0, attempts_seen = 0;
+    for (size_t i = 0; i < sse.count; i++) {
+        cJSON *ev = cJSON_Parse(sse.events[i].data);
+        const cJSON *choices = cJSON_GetObjectItemCaseSensitive(ev, "choices");
+        const cJSON *prov = cJSON_GetObjectItemCaseSensitive(ev, "provider");
+        if (cJSON_GetArraySize(choices) > 0) {
+            content++;
+            assert_string_equal(prov->valuestring, "anthropic");
+        }
+        const cJSON *tail = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(ev, "llmux"), "attempts");
+        if (tail) {
+            attempts_seen++;
+            assert_int_equal(cJSON_GetArraySize(tail), 2);
+            const cJSON *first = cJSON_GetArrayItem(tail, 0);
+            assert_string_equal(cJSON_GetObjectItemCaseSensitive(first, "provider")->valuestring,
+                                "openai");
+            assert_string_equal(cJSON_GetObjectItemCaseSensitive(first, "error_type")->valuestring,
+                                "invalid_request");
+        }
+        cJSON_Delete(ev);
+    }
+    tu_sse_free(&sse);
+    assert_true(content > 0);
+    assert_int_equal(attempts_seen, 1);
     assert_non_null(strstr(r.body, "[DONE]"));
     tu_response_free(&r);
     assert_int_equal(upstream_with_customer_key(), 0);
