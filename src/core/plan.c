@@ -176,7 +176,7 @@ cJSON *llmux__plan_to_json(const llmux__plan *plan)
         }
         if (!params)
             goto fail;
-        cJSON_AddItemToObject(o, "params", params);
+        cJSON_AddItemToObjectCS(o, "params", params);
     }
     for (size_t i = 0; i <= LLMUX__MAX_FALLBACKS; i++)
         cJSON_Delete(summaries[i]);

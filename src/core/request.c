@@ -813,7 +813,11 @@ llmux_code llmux__request_decode_json(cJSON *root, llmux__request **out, llmux__
                 goto out;
             }
             cJSON_DetachItemViaPointer(root, item);
-            cJSON_AddItemToObject(req->extra, item->string, item);
+            if (!cJSON_AddItemToObject(req->extra, item->string, item)) {
+                cJSON_Delete(item); /* detached: ours to free */
+                nomem(&d);
+                goto out;
+            }
         }
         item = next;
     }
@@ -977,7 +981,7 @@ cJSON *llmux__message_to_json(const llmux__message *m)
                     cJSON_Delete(jp);
                     jp = NULL;
                 } else {
-                    cJSON_AddItemToObject(jp, "image_url", iu);
+                    cJSON_AddItemToObjectCS(jp, "image_url", iu);
                 }
             }
             if (!jp)
@@ -1003,7 +1007,7 @@ cJSON *llmux__message_to_json(const llmux__message *m)
             cJSON *fn = cJSON_CreateObject();
             if (!fn)
                 goto fail;
-            cJSON_AddItemToObject(c, "function", fn);
+            cJSON_AddItemToObjectCS(c, "function", fn);
             if (!cJSON_AddStringToObject(c, "id", tc->id ? tc->id : "") ||
                 !cJSON_AddStringToObject(c, "type", "function") ||
                 !cJSON_AddStringToObject(fn, "name", tc->name) ||
@@ -1027,7 +1031,7 @@ cJSON *llmux__tool_to_json(const llmux__tool *t)
         cJSON_Delete(o);
         return NULL;
     }
-    cJSON_AddItemToObject(o, "function", fn);
+    cJSON_AddItemToObjectCS(o, "function", fn);
     if (!cJSON_AddStringToObject(o, "type", "function") ||
         !cJSON_AddStringToObject(fn, "name", t->name))
         goto fail;
@@ -1037,7 +1041,7 @@ cJSON *llmux__tool_to_json(const llmux__tool *t)
         cJSON *params = cJSON_Duplicate(t->parameters, true);
         if (!params)
             goto fail;
-        cJSON_AddItemToObject(fn, "parameters", params);
+        cJSON_AddItemToObjectCS(fn, "parameters", params);
     }
     if (t->strict >= 0 && !cJSON_AddBoolToObject(fn, "strict", t->strict))
         goto fail;
@@ -1064,7 +1068,7 @@ cJSON *llmux__tool_choice_to_json(const llmux__tool_choice *tc)
             cJSON_Delete(o);
             return NULL;
         }
-        cJSON_AddItemToObject(o, "function", fn);
+        cJSON_AddItemToObjectCS(o, "function", fn);
         if (!cJSON_AddStringToObject(o, "type", "function") ||
             !cJSON_AddStringToObject(fn, "name", tc->name ? tc->name : "")) {
             cJSON_Delete(o);
@@ -1142,13 +1146,13 @@ bool llmux__params_to_json(const llmux__params *p, cJSON *obj)
         cJSON *tc = llmux__tool_choice_to_json(&p->tool_choice);
         if (!tc)
             return false;
-        cJSON_AddItemToObject(obj, "tool_choice", tc);
+        cJSON_AddItemToObjectCS(obj, "tool_choice", tc);
     }
     if (p->set & LLMUX__F_RETRY) {
         cJSON *r = retry_to_json(&p->retry);
         if (!r)
             return false;
-        cJSON_AddItemToObject(obj, "retry", r);
+        cJSON_AddItemToObjectCS(obj, "retry", r);
     }
     if ((p->set & LLMUX__F_TIMEOUT) && !cJSON_AddNumberToObject(obj, "timeout", p->timeout))
         return false;
@@ -1199,7 +1203,10 @@ cJSON *llmux__request_to_json(const llmux__request *req)
             cJSON *dup = cJSON_Duplicate(e, true);
             if (!dup)
                 goto fail;
-            cJSON_AddItemToObject(o, e->string, dup);
+            if (!cJSON_AddItemToObject(o, e->string, dup)) {
+                cJSON_Delete(dup);
+                goto fail;
+            }
         }
     }
     return o;

@@ -345,7 +345,7 @@ static cJSON *tool_call_json(const char *id, const char *name, const char *argum
     if (!cJSON_AddStringToObject(fn, "name", name) ||
         !cJSON_AddStringToObject(fn, "arguments", arguments))
         goto fail;
-    cJSON_AddItemToObject(tc, "function", fn);
+    cJSON_AddItemToObjectCS(tc, "function", fn);
     fn = NULL;
     if (sig) {
         cJSON *extra = cJSON_AddObjectToObject(tc, "extra_content");
