@@ -29,7 +29,7 @@ static cJSON *turn(builder *b, const char *role)
         cJSON_Delete(content);
         return NULL;
     }
-    cJSON_AddItemToObject(t, "content", content);
+    cJSON_AddItemToObjectCS(t, "content", content);
     cJSON_AddItemToArray(b->messages, t);
     b->last = content;
     b->last_role = role;
@@ -72,7 +72,7 @@ static cJSON *image_block(const char *url)
     }
     if (!cJSON_AddStringToObject(o, "type", "image"))
         goto fail;
-    cJSON_AddItemToObject(o, "source", src);
+    cJSON_AddItemToObjectCS(o, "source", src);
     return o;
 fail:
     cJSON_Delete(src);
@@ -171,7 +171,7 @@ static llmux_code add_message(builder *b, size_t mi, const llmux__message *m)
                 cJSON_Delete(input);
                 goto oom;
             }
-            cJSON_AddItemToObject(use, "input", input);
+            cJSON_AddItemToObjectCS(use, "input", input);
         }
     } else {
         if ((rc = content_blocks(b, mi, m, blocks)))
@@ -274,7 +274,7 @@ static cJSON *anthropic_body(const llmux__params *p, const llmux__request *req,
                 cJSON_Delete(schema);
                 goto oom;
             }
-            cJSON_AddItemToObject(o, "input_schema", schema);
+            cJSON_AddItemToObjectCS(o, "input_schema", schema);
         }
         bool no_parallel = parallel_disabled(req);
         if ((p->set & LLMUX__F_TOOL_CHOICE) || no_parallel) {

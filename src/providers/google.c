@@ -65,7 +65,10 @@ static cJSON *schema_subset(const cJSON *s, int depth)
                 cJSON *ps = schema_subset(prop, depth + 1);
                 if (!ps)
                     goto oom_v;
-                cJSON_AddItemToObject(v, prop->string, ps);
+                if (!cJSON_AddItemToObject(v, prop->string, ps)) {
+                    cJSON_Delete(ps);
+                    goto oom_v;
+                }
             }
         } else if (strcmp(k, "items") == 0 && cJSON_IsObject(f)) {
             v = schema_subset(f, depth + 1);
@@ -99,7 +102,8 @@ static cJSON *schema_subset(const cJSON *s, int depth)
         }
         if (!v)
             goto oom;
-        cJSON_AddItemToObject(o, k, v);
+        if (!cJSON_AddItemToObject(o, k, v))
+            goto oom_v;
         continue;
     oom_v:
         cJSON_Delete(v);
@@ -132,7 +136,7 @@ static cJSON *turn(builder *b, const char *role)
         cJSON_Delete(parts);
         return NULL;
     }
-    cJSON_AddItemToObject(t, "parts", parts);
+    cJSON_AddItemToObjectCS(t, "parts", parts);
     cJSON_AddItemToArray(b->contents, t);
     b->last = parts;
     b->last_role = role;
@@ -286,7 +290,7 @@ static llmux_code add_message(builder *b, size_t mi, const llmux__message *m)
             cJSON_Delete(resp);
             goto oom;
         }
-        cJSON_AddItemToObject(fr, "response", resp);
+        cJSON_AddItemToObjectCS(fr, "response", resp);
     } else {
         if (m->role == LLMUX__ROLE_ASSISTANT)
             role = "model";
@@ -310,7 +314,7 @@ static llmux_code add_message(builder *b, size_t mi, const llmux__message *m)
                 cJSON_Delete(part);
                 goto oom;
             }
-            cJSON_AddItemToObject(fc, "args", args);
+            cJSON_AddItemToObjectCS(fc, "args", args);
             const char *sig = find_signature(b->req, tc->id);
             if (!sig && i == 0 && b->dummy_signatures)
                 sig = DUMMY_THOUGHT_SIGNATURE;
@@ -377,7 +381,7 @@ static cJSON *google_body(const llmux__params *p, const llmux__request *req, llm
     cJSON *gc = cJSON_CreateObject();
     if (!gc)
         goto oom;
-    cJSON_AddItemToObject(body, "generationConfig", gc);
+    cJSON_AddItemToObjectCS(body, "generationConfig", gc);
     if ((p->set & LLMUX__F_TEMPERATURE) &&
         !cJSON_AddNumberToObject(gc, "temperature", p->temperature))
         goto oom;
@@ -421,7 +425,7 @@ static cJSON *google_body(const llmux__params *p, const llmux__request *req, llm
                 cJSON *ps = schema_subset(t->parameters, 0);
                 if (!ps)
                     goto oom;
-                cJSON_AddItemToObject(fd, "parameters", ps);
+                cJSON_AddItemToObjectCS(fd, "parameters", ps);
             }
         }
         if (p->set & LLMUX__F_TOOL_CHOICE) {

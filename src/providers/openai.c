@@ -33,7 +33,10 @@ static bool add_item(cJSON *o, const char *k, cJSON *v)
 {
     if (!v)
         return false;
-    cJSON_AddItemToObject(o, k, v);
+    if (!cJSON_AddItemToObject(o, k, v)) {
+        cJSON_Delete(v);
+        return false;
+    }
     return true;
 }
 
