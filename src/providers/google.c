@@ -39,6 +39,7 @@ static cJSON *schema_subset(const cJSON *s, int depth)
                 v = cJSON_CreateString(f->valuestring);
             } else if (cJSON_IsArray(f)) {
                 const cJSON *t;
+                const char *first = NULL; /* the first non-null type */
                 bool nullable = false;
                 cJSON_ArrayForEach(t, f)
                 {
@@ -46,13 +47,14 @@ static cJSON *schema_subset(const cJSON *s, int depth)
                         continue;
                     if (strcmp(t->valuestring, "null") == 0)
                         nullable = true;
-                    else if (!v)
-                        v = cJSON_CreateString(t->valuestring);
+                    else if (!first)
+                        first = t->valuestring;
                 }
                 if (nullable && !cJSON_AddTrueToObject(o, "nullable"))
                     goto oom;
-                if (!v)
+                if (!first)
                     continue;
+                v = cJSON_CreateString(first); /* NULL: out of memory, below */
             } else {
                 continue;
             }
