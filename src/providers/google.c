@@ -275,8 +275,10 @@ static llmux_code add_message(builder *b, size_t mi, const llmux__message *m)
             goto out;
         }
         llmux__message_text(m, &text);
+        if (text.oom)
+            goto oom;
         cJSON *part = cJSON_CreateObject();
-        if (!part || text.oom)
+        if (!part)
             goto oom;
         cJSON_AddItemToArray(parts, part);
         cJSON *fr = cJSON_AddObjectToObject(part, "functionResponse");
