@@ -835,7 +835,17 @@ llmux_code llmux__request_decode(const char *json, size_t len, llmux__request **
                                  llmux__error *err)
 {
     *out = NULL;
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    /* One JSON value and nothing after it but whitespace: cJSON stops at the end of the
+     * first value, and "{...} {...}" must not pass as its first half. */
+    const char *end = NULL;
+    cJSON *root = json && len ? cJSON_ParseWithLengthOpts(json, len, &end, 0) : NULL;
+    for (const char *p = end; root && p && p < json + len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            cJSON_Delete(root);
+            return llmux__error_set(err, LLMUX_EINVALID_REQUEST,
+                                    "request body has data after the JSON object");
+        }
+    }
     if (!root)
         return llmux__error_set(err, LLMUX_EINVALID_REQUEST, "request body is not valid JSON");
     return llmux__request_decode_json(root, out, err);

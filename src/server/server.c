@@ -505,7 +505,16 @@ static void handle_configure(worker *w, llmux__http_conn *conn, const llmux__htt
         llmux__http_respond_error(conn, 400, "invalid_request", msg);
         return;
     }
-    cJSON *body = cJSON_ParseWithLength(r->body, r->body_len);
+    /* One JSON object and nothing after it but whitespace ("{...} {...}" must not pass
+     * as its first half). */
+    const char *end = NULL;
+    cJSON *body = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
+    for (const char *q = end; body && q && q < r->body + r->body_len; q++) {
+        if (*q != ' ' && *q != '\t' && *q != '\r' && *q != '\n') {
+            cJSON_Delete(body);
+            body = NULL;
+        }
+    }
     if (!cJSON_IsObject(body)) {
         cJSON_Delete(body);
         llmux__http_respond_error(
