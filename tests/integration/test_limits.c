@@ -674,6 +674,27 @@ static void test_max_inflight(void **state)
     assert_serving(1000);
 }
 
+/* A body with data after its JSON value is refused, not read as its first half. */
+static void test_trailing_data_after_json(void **state)
+{
+    (void)state;
+    tu_response r;
+    chat(TOKEN_A, REQ("gpt-4.1-mini", "") " {\"provider\":\"anthropic\"}", 0, &r);
+    if (r.status != 400 || !strstr(r.body, "\"invalid_request\""))
+        fail_msg("chat with trailing data: %ld %s", r.status, r.body);
+    tu_response_free(&r);
+    chat(TOKEN_A, REQ("gpt-4.1-mini", "") " \r\n\t", 0, &r); /* trailing blanks are fine */
+    assert_int_equal(r.status, 200);
+    tu_response_free(&r);
+    char url[256];
+    const char *h[] = {"Authorization: Bearer " TOKEN_A, NULL};
+    tu_http("PUT", tu_url(url, sizeof url, proxy.port, "/v1/sessions/trail/providers/openai"), h,
+            "{\"managed\":true} {\"api_key\":\"sk-second-half\"}", &r);
+    if (r.status != 400 || !strstr(r.body, "\"invalid_request\""))
+        fail_msg("configure with trailing data: %ld %s", r.status, r.body);
+    tu_response_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -689,6 +710,7 @@ int main(void)
         cmocka_unit_test_setup(test_pipelining_flood, reset_mock),
         cmocka_unit_test_setup(test_stream_quota_returns_on_disconnect, reset_mock),
         cmocka_unit_test_setup(test_max_inflight, reset_mock),
+        cmocka_unit_test_setup(test_trailing_data_after_json, reset_mock),
     };
     return cmocka_run_group_tests(tests, start_all, stop_all);
 }
