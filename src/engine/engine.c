@@ -767,6 +767,16 @@ static void redact_key(char *s, size_t cap, const char *key)
 }
 
 /* The attempt in flight failed with c->uerr (the easy handle is out of the multi). */
+/* A call whose end was delivered and whose transfer is over belongs to nobody: free it
+ * now (engine.h: "freed when its transfer is over"). Every path into attempt_failed has
+ * the transfer out of the multi handle already (transfer_done, the first-token timer,
+ * start_step); a call still inside a curl callback is freed by transfer_done. */
+static void release_ended(llmux__call *c)
+{
+    if (c->finished && !c->easy && !c->in_cb)
+        call_free(c);
+}
+
 static void attempt_failed(llmux__call *c)
 {
     const llmux__plan_step *s = &c->plan.steps[c->step];
@@ -788,6 +798,7 @@ static void attempt_failed(llmux__call *c)
         r.upstream = &c->uerr;
         attempt_cleanup(c);
         deliver(c, &r);
+        release_ended(c);
         return;
     }
     log_attempt(c, c->uerr.code, c->uerr.message);
@@ -820,6 +831,7 @@ static void attempt_failed(llmux__call *c)
                  c->n_log);
         r.upstream = &c->uerr;
         deliver(c, &r);
+        release_ended(c);
         return;
     }
     c->step = next;
