@@ -153,6 +153,17 @@ bool llmux__response_add_tool_call(llmux__response *r, const char *id, const cha
  */
 cJSON *llmux__response_to_json(const llmux__response *r, int64_t now);
 
+/*
+ * The same chat.completion written straight into b, without a cJSON tree (the proxy's
+ * non-streaming hot path: building and printing the tree cost about 4x more). Members
+ * in the order id, object, created, model, choices, usage?; `model` replaces r->model
+ * when not NULL. The object is left OPEN (no closing brace) so the caller can append
+ * members (",\"provider\":…") before closing it with "}". Strings are escaped with
+ * llmux__buf_json_string. False on ENOMEM (b->oom).
+ */
+bool llmux__response_write_json(llmux__buf *b, const llmux__response *r, int64_t now,
+                                const char *model);
+
 /* ---- Unified stream deltas --------------------------------------------------- */
 
 typedef enum llmux__delta_kind {

@@ -168,47 +168,86 @@ static void respond_json(llmux__http_conn *conn, int status, cJSON *body)
     cJSON_free(s);
 }
 
-static cJSON *attempts_json(const llmux__attempt_log *a, size_t n)
+/* A number of milliseconds rounded down to the microsecond, as the shortest decimal
+ * ("0.178", "12.5", "3"): what cJSON printed for the same double, without printf. */
+static void put_ms(llmux__buf *b, double ms)
 {
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; arr && i < n; i++) {
-        cJSON *o = cJSON_CreateObject();
-        if (!o)
-            break;
-        cJSON_AddItemToArray(arr, o);
-        cJSON_AddStringToObject(o, "provider", llmux__provider_name(a[i].provider));
-        cJSON_AddStringToObject(o, "model", a[i].model ? a[i].model : "");
-        cJSON_AddNumberToObject(o, "attempt", a[i].attempt);
-        if (a[i].status)
-            cJSON_AddNumberToObject(o, "status", a[i].status);
-        else
-            cJSON_AddNullToObject(o, "status");
-        if (a[i].error == LLMUX_OK)
-            cJSON_AddNullToObject(o, "error_type");
-        else
-            cJSON_AddStringToObject(o, "error_type", llmux_code_type(a[i].error));
-        if (a[i].message[0])
-            cJSON_AddStringToObject(o, "message", a[i].message);
-        cJSON_AddNumberToObject(o, "latency_ms",
-                                (double)(int64_t)(a[i].latency_ms * 1000) / 1000.0);
+    int64_t us = (int64_t)(ms * 1000);
+    if (us < 0) {
+        llmux__buf_puts(b, "-");
+        us = -us;
     }
-    return arr;
+    llmux__buf_int(b, us / 1000);
+    int frac = (int)(us % 1000);
+    if (frac) {
+        char f[5] = {'.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+                     (char)('0' + frac % 10), 0};
+        size_t n = 4;
+        while (f[n - 1] == '0')
+            n--;
+        llmux__buf_append(b, f, n);
+    }
+}
+
+static void put_str(llmux__buf *b, const char *s)
+{
+    llmux__buf_json_string(b, s, strlen(s));
+}
+
+/* The attempts array: [{provider, model, attempt, status, error_type, message?,
+ * latency_ms}, ...]. */
+static void write_attempts(llmux__buf *b, const llmux__attempt_log *a, size_t n)
+{
+    llmux__buf_puts(b, "[");
+    for (size_t i = 0; i < n; i++) {
+        llmux__buf_puts(b, i ? ",{\"provider\":" : "{\"provider\":");
+        put_str(b, llmux__provider_name(a[i].provider));
+        llmux__buf_puts(b, ",\"model\":");
+        put_str(b, a[i].model ? a[i].model : "");
+        llmux__buf_puts(b, ",\"attempt\":");
+        llmux__buf_int(b, a[i].attempt);
+        llmux__buf_puts(b, ",\"status\":");
+        if (a[i].status)
+            llmux__buf_int(b, a[i].status);
+        else
+            llmux__buf_puts(b, "null");
+        llmux__buf_puts(b, ",\"error_type\":");
+        if (a[i].error == LLMUX_OK)
+            llmux__buf_puts(b, "null");
+        else
+            put_str(b, llmux_code_type(a[i].error));
+        if (a[i].message[0]) {
+            llmux__buf_puts(b, ",\"message\":");
+            put_str(b, a[i].message);
+        }
+        llmux__buf_puts(b, ",\"latency_ms\":");
+        put_ms(b, a[i].latency_ms);
+        llmux__buf_puts(b, "}");
+    }
+    llmux__buf_puts(b, "]");
+}
+
+static void respond_buf(llmux__http_conn *conn, int status, llmux__buf *b)
+{
+    if (b->oom)
+        llmux__http_respond_error(conn, 500, "out_of_memory", "out of memory");
+    else
+        llmux__http_respond(conn, status, "application/json", b->p, b->len, "");
 }
 
 static void respond_call_error(exchange *x, const llmux__call_result *r)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *err = cJSON_AddObjectToObject(root, "error");
-    if (err) {
-        cJSON_AddStringToObject(err, "type", llmux_code_type(r->code));
-        cJSON_AddStringToObject(err, "message",
-                                r->message[0] ? r->message : llmux_strerror(r->code));
-        cJSON *att = attempts_json(r->attempts, r->n_attempts);
-        if (att)
-            cJSON_AddItemToObject(err, "attempts", att);
-    }
-    respond_json(x->conn, status_for(r->code), root);
-    cJSON_Delete(root);
+    llmux__buf b;
+    llmux__buf_init(&b);
+    llmux__buf_puts(&b, "{\"error\":{\"type\":");
+    put_str(&b, llmux_code_type(r->code));
+    llmux__buf_puts(&b, ",\"message\":");
+    put_str(&b, r->message[0] ? r->message : llmux_strerror(r->code));
+    llmux__buf_puts(&b, ",\"attempts\":");
+    write_attempts(&b, r->attempts, r->n_attempts);
+    llmux__buf_puts(&b, "}}");
+    respond_buf(x->conn, status_for(r->code), &b);
+    llmux__buf_free(&b);
 }
 
 /* ---- metrics and logs ------------------------------------------------------------------ */
@@ -351,29 +390,17 @@ static void on_done(void *ud, llmux__call_result *r)
         flush_sentences(x);
         /* The attempt log rides on one last chunk with no choices (the shape of OpenAI's
          * usage chunk, which clients already accept). */
-        cJSON *tail = cJSON_CreateObject();
-        if (tail) {
-            cJSON_AddStringToObject(tail, "id", x->id);
-            cJSON_AddStringToObject(tail, "object", "chat.completion.chunk");
-            cJSON_AddNumberToObject(tail, "created", (double)x->created);
-            cJSON_AddStringToObject(tail, "model", x->model ? x->model : "");
-            cJSON_AddStringToObject(tail, "provider", x->provider_name);
-            cJSON_AddArrayToObject(tail, "choices");
-            cJSON *ll = cJSON_AddObjectToObject(tail, "llmux");
-            cJSON *att = attempts_json(r->attempts, r->n_attempts);
-            if (ll && att)
-                cJSON_AddItemToObject(ll, "attempts", att);
-            else
-                cJSON_Delete(att);
-            char *t = cJSON_PrintUnformatted(tail);
-            if (t) {
-                llmux__buf_puts(&x->out, "data: ");
-                llmux__buf_puts(&x->out, t);
-                llmux__buf_puts(&x->out, "\n\n");
-                cJSON_free(t);
-            }
-            cJSON_Delete(tail);
-        }
+        llmux__buf_puts(&x->out, "data: {\"id\":");
+        put_str(&x->out, x->id);
+        llmux__buf_puts(&x->out, ",\"object\":\"chat.completion.chunk\",\"created\":");
+        llmux__buf_int(&x->out, x->created);
+        llmux__buf_puts(&x->out, ",\"model\":");
+        put_str(&x->out, x->model ? x->model : "");
+        llmux__buf_puts(&x->out, ",\"provider\":");
+        put_str(&x->out, x->provider_name);
+        llmux__buf_puts(&x->out, ",\"choices\":[],\"llmux\":{\"attempts\":");
+        write_attempts(&x->out, r->attempts, r->n_attempts);
+        llmux__buf_puts(&x->out, "}}\n\n");
         if (r->code == LLMUX_OK) {
             llmux__buf_puts(&x->out, "data: [DONE]\n\n");
         } else {
@@ -398,24 +425,21 @@ static void on_done(void *ud, llmux__call_result *r)
         exchange_free(x);
         return;
     }
-    /* Non-streaming success: an OpenAI chat.completion naming who answered. */
-    cJSON *body = llmux__response_to_json(r->response, (int64_t)llmux__now());
-    if (body) {
-        cJSON_DeleteItemFromObjectCaseSensitive(body, "model");
-        cJSON_AddStringToObject(body, "model", r->model ? r->model : "");
-        cJSON_AddStringToObject(body, "provider", prov);
-        cJSON *ll = cJSON_AddObjectToObject(body, "llmux");
-        if (ll) {
-            cJSON *att = attempts_json(r->attempts, r->n_attempts);
-            if (att)
-                cJSON_AddItemToObject(ll, "attempts", att);
-            cJSON_AddStringToObject(ll, "upstream_model",
-                                    r->response->model ? r->response->model : "");
-        }
-    }
+    /* Non-streaming success: an OpenAI chat.completion naming who answered, written
+     * straight into a buffer (a cJSON tree + print cost ~4x more: bench/README.md). */
+    llmux__buf b;
+    llmux__buf_init(&b);
+    llmux__response_write_json(&b, r->response, (int64_t)llmux__now(), r->model ? r->model : "");
+    llmux__buf_puts(&b, ",\"provider\":");
+    put_str(&b, prov);
+    llmux__buf_puts(&b, ",\"llmux\":{\"attempts\":");
+    write_attempts(&b, r->attempts, r->n_attempts);
+    llmux__buf_puts(&b, ",\"upstream_model\":");
+    put_str(&b, r->response->model ? r->response->model : "");
+    llmux__buf_puts(&b, "}}");
     record(x, prov_i, r->model, LLMUX_OK, r->attempts, r->n_attempts, 200);
-    respond_json(x->conn, 200, body);
-    cJSON_Delete(body);
+    respond_buf(x->conn, 200, &b);
+    llmux__buf_free(&b);
     exchange_free(x);
 }
 

@@ -94,6 +94,22 @@ static void test_buf(void **state)
     llmux__buf_free(&b);
 }
 
+/* llmux__response_write_json (the proxy's tree-free writer) gives the same bytes as
+ * printing llmux__response_to_json's tree, once closed. */
+static void assert_writer_matches(const llmux__response *r)
+{
+    cJSON *j = llmux__response_to_json(r, 1700000000);
+    char *s = cJSON_PrintUnformatted(j);
+    llmux__buf b;
+    llmux__buf_init(&b);
+    assert_true(llmux__response_write_json(&b, r, 1700000000, NULL));
+    llmux__buf_puts(&b, "}");
+    assert_string_equal(b.p, s);
+    llmux__buf_free(&b);
+    cJSON_free(s);
+    cJSON_Delete(j);
+}
+
 static void test_response_to_json(void **state)
 {
     (void)state;
@@ -108,6 +124,7 @@ static void test_response_to_json(void **state)
                            "\"assistant\",\"content\":null},\"finish_reason\":\"stop\"}]}");
     cJSON_free(s);
     cJSON_Delete(j);
+    assert_writer_matches(r);
 
     r->id = llmux__response_strdup(r, "msg_1", 5);
     r->model = llmux__response_strdup(r, "m-2", 3);
@@ -132,6 +149,10 @@ static void test_response_to_json(void **state)
            "\"completion_tokens\":5,\"total_tokens\":15}}");
     cJSON_free(s);
     cJSON_Delete(j);
+    assert_writer_matches(r);
+    r->finish_reason = LLMUX__FINISH_NONE; /* finish_reason null */
+    assert_writer_matches(r);
+    r->finish_reason = LLMUX__FINISH_TOOL_CALLS;
 
     /* invalid UTF-8 from an upstream is made valid when stored */
     assert_true(llmux__response_set_text(r, "ok\xFF!", 4));
