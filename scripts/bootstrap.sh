@@ -9,7 +9,7 @@ pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libevent-dev libcjso
 for arg in "$@"; do
     case "$arg" in
         --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
-        --bench) pkgs+=(nginx-light wrk valgrind util-linux) ;;
+        --bench) pkgs+=(nginx-light wrk valgrind util-linux linux-perf) ;;
         *) echo "bootstrap.sh: unknown option $arg" >&2; exit 2 ;;
     esac
 done
