@@ -17,7 +17,7 @@ static void serve_usage(FILE *out)
         "                   [--max-body BYTES] [--max-inflight N] [--drain-timeout S]\n"
         "                   [--upstream-timeout S] [--upstream-ca FILE] [--upstream-insecure]\n"
         "                   [--read-timeout S] [--idle-timeout S] [--max-connections N]\n"
-        "                   [--max-header-bytes N] [--max-streams-per-token N]\n"
+        "                   [--max-header-bytes N] [--max-streams-per-token N] [--max-sessions-per-token N]\n"
         "                   [--max-upstream-body BYTES]\n"
         "                   [--allow-base-url PATTERN]... [--deny-base-url PATTERN]...\n\n"
         "Runs the llmux proxy (default 127.0.0.1:8080; port 0 picks a free port). The first\n"
@@ -27,7 +27,8 @@ static void serve_usage(FILE *out)
         "30), --idle-timeout (idle keep-alive connections close; 75), --max-connections\n"
         "(per worker, beyond: 503; 10000), --max-header-bytes (request line + headers,\n"
         "beyond: 431; 32768), --max-streams-per-token (concurrent streams, beyond: 429;\n"
-        "1024), --max-upstream-body (a non-streamed upstream answer larger than this fails\n"
+        "1024), --max-sessions-per-token (sessions one token may hold, beyond: 503 on\n"
+        "configure; 10000), --max-upstream-body (a non-streamed upstream answer larger than this fails\n"
         "the attempt; 16 MiB).\n\n"
         "Customer base_url policy (SSRF guard, docs/security.md): link-local and cloud\n"
         "metadata addresses are always refused; --deny-base-url PATTERN refuses more hosts,\n"
@@ -138,6 +139,8 @@ int llmux__cmd_serve(int argc, char **argv)
             cfg.max_inflight = (size_t)v->valuedouble;
         if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(config, "max_streams_per_token")))
             cfg.max_streams_per_token = (size_t)v->valuedouble;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(config, "max_sessions_per_token")))
+            cfg.max_sessions_per_token = (size_t)v->valuedouble;
         cfg.getenv_ud = cJSON_GetObjectItemCaseSensitive(config, "env");
     }
     {
@@ -199,6 +202,10 @@ int llmux__cmd_serve(int argc, char **argv)
             if (!number_arg(a, argv[++i], 1e9, &num))
                 goto out;
             cfg.max_streams_per_token = (size_t)num;
+        } else if (!strcmp(a, "--max-sessions-per-token") && next) {
+            if (!number_arg(a, argv[++i], 1e9, &num))
+                goto out;
+            cfg.max_sessions_per_token = (size_t)num;
         } else if (!strcmp(a, "--max-upstream-body") && next) {
             if (!number_arg(a, argv[++i], 1e12, &num))
                 goto out;

@@ -1046,7 +1046,8 @@ int llmux__server_run(const llmux__server_config *cfg_in, FILE *announce)
         goto out;
     }
     llmux__session_limits lim = {.url_policy = llmux__base_url_policy_hook,
-                                 .url_policy_ud = srv->url_policy};
+                                 .url_policy_ud = srv->url_policy,
+                                 .max_sessions_per_token = cfg->max_sessions_per_token};
     srv->sessions = llmux__session_store_new(&lim);
     srv->metrics = llmux__metrics_new();
     srv->share = llmux__engine_share_new();

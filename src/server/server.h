@@ -24,6 +24,7 @@ typedef struct llmux__server_config {
     llmux__http_limits http;  /* ingress limits (0 fields → defaults) */
     size_t max_inflight;      /* concurrent requests per worker before 503; 0 → 4096 */
     size_t max_streams_per_token; /* concurrent streams per token; 0 → 1024 */
+    size_t max_sessions_per_token; /* sessions one token may hold; 0 → 10000 */
     double drain_timeout_s;   /* SIGTERM: wait this long for in-flight requests; 0 → 30 */
     int log_level;            /* 0 error, 1 warn, 2 info (default), 3 debug */
     bool log_content;         /* include message text in debug logs (off by default) */

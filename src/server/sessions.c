@@ -31,6 +31,7 @@ typedef struct session {
     struct session *older, *newer;    /* LRU neighbours */
     double last_used;                 /* `now` of the last configure/list/resolve */
     unsigned char digest[DIGEST_LEN]; /* SHA-256(seed, token, id): the identity */
+    unsigned char tenant[DIGEST_LEN]; /* SHA-256(seed, 0xff, token): whose session */
     char id[LLMUX__SESSION_ID_MAX + 1];
     provider_slot slots[LLMUX__PROVIDER_COUNT];
 } session;
@@ -43,8 +44,19 @@ typedef struct shard {
     session *oldest, *newest; /* LRU list, least recently used first */
 } shard;
 
+/* Live sessions per token, keyed by the tenant digest (never the token). Few entries
+ * (one per configured token), so a linear array under its own lock; lock order is
+ * shard, then tenants. */
+typedef struct tenant_count {
+    unsigned char tenant[DIGEST_LEN];
+    size_t count;
+} tenant_count;
+
 struct llmux__session_store {
     llmux__session_limits lim;
+    pthread_mutex_t tenants_lock;
+    tenant_count *tenants;
+    size_t n_tenants, cap_tenants;
     EVP_MD *sha256;
     unsigned char seed[SEED_LEN];
     atomic_size_t count; /* sessions in all shards, reserved before insertion */
@@ -111,6 +123,70 @@ static bool session_digest(const llmux__session_store *store, const char *token,
     return ok;
 }
 
+/* SHA-256(seed ‖ 0xff ‖ token): the tenant a session counts against. */
+static bool tenant_digest(const llmux__session_store *store, const char *token,
+                          unsigned char out[DIGEST_LEN])
+{
+    static const unsigned char tag = 0xff;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int n = 0;
+    bool ok = ctx && EVP_DigestInit_ex(ctx, store->sha256, NULL) == 1 &&
+              EVP_DigestUpdate(ctx, store->seed, SEED_LEN) == 1 &&
+              EVP_DigestUpdate(ctx, &tag, 1) == 1 &&
+              EVP_DigestUpdate(ctx, token, strlen(token)) == 1 &&
+              EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == DIGEST_LEN;
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+/* Reserves one session for the tenant. LLMUX_OK, LLMUX_ELIMIT (at its cap) or
+ * LLMUX_ENOMEM. */
+static llmux_code tenant_reserve(llmux__session_store *store, const unsigned char *tenant)
+{
+    llmux_code rc = LLMUX_OK;
+    pthread_mutex_lock(&store->tenants_lock);
+    tenant_count *t = NULL;
+    for (size_t i = 0; i < store->n_tenants && !t; i++)
+        if (memcmp(store->tenants[i].tenant, tenant, DIGEST_LEN) == 0)
+            t = &store->tenants[i];
+    if (!t) {
+        if (store->n_tenants == store->cap_tenants) {
+            size_t cap = store->cap_tenants ? store->cap_tenants * 2 : 8;
+            tenant_count *nt = realloc(store->tenants, cap * sizeof *nt);
+            if (!nt) {
+                rc = LLMUX_ENOMEM;
+                goto out;
+            }
+            store->tenants = nt;
+            store->cap_tenants = cap;
+        }
+        t = &store->tenants[store->n_tenants++];
+        memcpy(t->tenant, tenant, DIGEST_LEN);
+        t->count = 0;
+    }
+    if (t->count >= store->lim.max_sessions_per_token)
+        rc = LLMUX_ELIMIT;
+    else
+        t->count++;
+out:
+    pthread_mutex_unlock(&store->tenants_lock);
+    return rc;
+}
+
+/* Gives back one session of the tenant. */
+static void tenant_release(llmux__session_store *store, const unsigned char *tenant)
+{
+    pthread_mutex_lock(&store->tenants_lock);
+    for (size_t i = 0; i < store->n_tenants; i++) {
+        if (memcmp(store->tenants[i].tenant, tenant, DIGEST_LEN) == 0) {
+            if (store->tenants[i].count)
+                store->tenants[i].count--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&store->tenants_lock);
+}
+
 static shard *shard_of(llmux__session_store *store, const unsigned char *digest)
 {
     return &store->shards[digest[8] % N_SHARDS];
@@ -174,6 +250,7 @@ static void shard_remove(llmux__session_store *store, shard *sh, session *s)
     lru_unlink(sh, s);
     sh->count--;
     atomic_fetch_sub_explicit(&store->count, 1, memory_order_relaxed);
+    tenant_release(store, s->tenant);
 }
 
 /* The live session with this digest; an expired one is removed and destroyed first. */
@@ -238,6 +315,9 @@ llmux__session_store *llmux__session_store_new(const llmux__session_limits *lim)
         store->lim = *lim;
     if (store->lim.max_sessions == 0)
         store->lim.max_sessions = LLMUX__SESSIONS_DEFAULT_MAX;
+    if (store->lim.max_sessions_per_token == 0)
+        store->lim.max_sessions_per_token = LLMUX__SESSIONS_DEFAULT_PER_TOKEN;
+    pthread_mutex_init(&store->tenants_lock, NULL);
     if (store->lim.idle_ttl == 0)
         store->lim.idle_ttl = LLMUX__SESSIONS_DEFAULT_TTL;
     atomic_init(&store->count, 0);
@@ -261,6 +341,7 @@ fail:
     }
     EVP_MD_free(store->sha256);
     llmux__secret_wipe(store->seed, SEED_LEN);
+    pthread_mutex_destroy(&store->tenants_lock);
     free(store);
     return NULL;
 }
@@ -282,6 +363,8 @@ void llmux__session_store_free(llmux__session_store *store)
     }
     EVP_MD_free(store->sha256);
     llmux__secret_wipe(store->seed, SEED_LEN);
+    free(store->tenants);
+    pthread_mutex_destroy(&store->tenants_lock);
     free(store);
 }
 
@@ -412,8 +495,8 @@ llmux_code llmux__session_configure(llmux__session_store *store, const char *tok
     if (rc != LLMUX_OK)
         return rc;
 
-    unsigned char digest[DIGEST_LEN];
-    if (!session_digest(store, token, session_id, digest))
+    unsigned char digest[DIGEST_LEN], tenant[DIGEST_LEN];
+    if (!session_digest(store, token, session_id, digest) || !tenant_digest(store, token, tenant))
         return llmux__error_set(err, LLMUX_ENOMEM, "cannot hash the session id");
     provider_slot fresh, old;
     if (!slot_from_entry(e, &fresh))
@@ -434,13 +517,25 @@ llmux_code llmux__session_configure(llmux__session_store *store, const char *tok
                                   store->lim.max_sessions);
             goto unlock;
         }
+        llmux_code trc = tenant_reserve(store, tenant);
+        if (trc != LLMUX_OK) {
+            atomic_fetch_sub_explicit(&store->count, 1, memory_order_relaxed);
+            rc = trc == LLMUX_ELIMIT
+                     ? llmux__error_set(err, LLMUX_ELIMIT,
+                                        "too many sessions for this token (%zu); delete unused ones",
+                                        store->lim.max_sessions_per_token)
+                     : llmux__error_set(err, LLMUX_ENOMEM, NULL);
+            goto unlock;
+        }
         s = calloc(1, sizeof *s);
         if (!s) {
             atomic_fetch_sub_explicit(&store->count, 1, memory_order_relaxed);
+            tenant_release(store, tenant);
             rc = llmux__error_set(err, LLMUX_ENOMEM, NULL);
             goto unlock;
         }
         memcpy(s->digest, digest, DIGEST_LEN);
+        memcpy(s->tenant, tenant, DIGEST_LEN);
         memcpy(s->id, session_id, strlen(session_id) + 1);
         s->last_used = now;
         shard_insert(sh, s);

@@ -40,6 +40,7 @@
 /* A session id: 1..LLMUX__SESSION_ID_MAX characters of [A-Za-z0-9._:-]. */
 #define LLMUX__SESSION_ID_MAX 128
 #define LLMUX__SESSIONS_DEFAULT_MAX 100000
+#define LLMUX__SESSIONS_DEFAULT_PER_TOKEN 10000
 #define LLMUX__SESSIONS_DEFAULT_TTL 86400.0
 
 /*
@@ -55,6 +56,8 @@ typedef llmux_code (*llmux__url_policy)(llmux__provider p, const char *base_url,
 /* Limits of a store. A zeroed struct means the defaults. */
 typedef struct llmux__session_limits {
     size_t max_sessions;          /* sessions across all tokens; 0 → 100000 */
+    size_t max_sessions_per_token; /* sessions of one token; 0 → 10000 (so one tenant
+                                      cannot fill the store and lock the others out) */
     double idle_ttl;              /* seconds unused before expiry; 0 → 86400; < 0 → never */
     llmux__url_policy url_policy; /* NULL: every http(s) base_url allowed */
     void *url_policy_ud;          /* passed to url_policy */
@@ -105,7 +108,8 @@ bool llmux__session_id_valid(const char *id);
  *    ASCII characters, a bad base_url or api_version, an Azure api_key with no base_url
  *    when the operator has no AZURE_OPENAI_ENDPOINT either, or what url_policy refused;
  *  - LLMUX_EMANAGED_KEY_UNAVAILABLE: managed, but mk has no key for p;
- *  - LLMUX_ELIMIT: the session is new and the store already holds max_sessions live
+ *  - LLMUX_ELIMIT: the session is new and the token already holds max_sessions_per_token
+ *    live sessions, or the store already holds max_sessions live
  *    sessions (expired ones are swept first);
  *  - LLMUX_ENOMEM.
  * On error nothing changed. Managed entries may carry an api_version (it overrides the

@@ -632,6 +632,43 @@ static void test_session_limit(void **state)
     llmux__managed_keys_free(f.mk);
 }
 
+/* One token at its cap cannot create more sessions; other tokens still can; deleting,
+ * expiry and sweeping give the quota back. */
+static void test_per_token_session_limit(void **state)
+{
+    (void)state;
+    fixture f = {operator_keys(), NULL, 0};
+    llmux__session_limits lim = {.max_sessions = 100, .max_sessions_per_token = 2, .idle_ttl = 1000};
+    f.store = llmux__session_store_new(&lim);
+    assert_non_null(f.store);
+    llmux__provider_entry e = customer("k", NULL, NULL);
+    configure_ok(&f, "greedy", "a", LLMUX__PROVIDER_OPENAI, e, 1);
+    configure_ok(&f, "greedy", "b", LLMUX__PROVIDER_OPENAI, e, 2);
+    llmux__error err;
+    assert_int_equal(llmux__session_configure(f.store, "greedy", "c", LLMUX__PROVIDER_OPENAI, &e,
+                                              f.mk, 3, NULL, &err),
+                     LLMUX_ELIMIT);
+    assert_non_null(strstr(err.message, "too many sessions for this token"));
+    assert_null(strstr(err.message, "greedy"));
+    /* the existing ones can still be reconfigured, and another token is unaffected */
+    configure_ok(&f, "greedy", "a", LLMUX__PROVIDER_ANTHROPIC, managed, 4);
+    configure_ok(&f, "polite", "a", LLMUX__PROVIDER_OPENAI, e, 5);
+    configure_ok(&f, "polite", "b", LLMUX__PROVIDER_OPENAI, e, 6);
+    assert_int_equal(llmux__session_count(f.store), 4);
+    /* a delete gives one back */
+    assert_true(llmux__session_delete(f.store, "greedy", "b"));
+    configure_ok(&f, "greedy", "c", LLMUX__PROVIDER_OPENAI, e, 7);
+    /* expiry gives them back too */
+    assert_int_equal(llmux__session_store_sweep(f.store, 5000), 4);
+    configure_ok(&f, "greedy", "d", LLMUX__PROVIDER_OPENAI, e, 5001);
+    configure_ok(&f, "greedy", "e", LLMUX__PROVIDER_OPENAI, e, 5002);
+    assert_int_equal(llmux__session_configure(f.store, "greedy", "f", LLMUX__PROVIDER_OPENAI, &e,
+                                              f.mk, 5003, NULL, &err),
+                     LLMUX_ELIMIT);
+    llmux__session_store_free(f.store);
+    llmux__managed_keys_free(f.mk);
+}
+
 static int policy_calls;
 
 static llmux_code deny_metadata(llmux__provider p, const char *base_url, void *ud,
@@ -828,6 +865,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolve_is_a_snapshot, setup, teardown),
         cmocka_unit_test(test_idle_expiry),
         cmocka_unit_test(test_session_limit),
+        cmocka_unit_test(test_per_token_session_limit),
         cmocka_unit_test(test_url_policy_hook),
         cmocka_unit_test_setup_teardown(test_many_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_hammer, setup, teardown),
