@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define MAX_HEADERS 100
 
@@ -23,7 +24,7 @@ enum conn_state {
     ST_IDLE = 0, /* between requests */
     ST_READING,  /* a request has started arriving */
     ST_BUSY,     /* the handler owns the exchange */
-    ST_CLOSING   /* flushing the last bytes, then closed */
+    ST_CLOSING   /* flushing the last bytes, then lingering, then closed */
 };
 
 struct llmux__http_server {
@@ -76,6 +77,7 @@ struct llmux__http_conn {
     void *drain_arg;
 
     bool in_process, reprocess, close_pending;
+    bool lingering; /* output flushed and write side shut: discarding input until EOF */
 };
 
 static const char *status_text(int status)
@@ -165,7 +167,25 @@ static void set_timer(llmux__http_conn *c, double seconds)
     evtimer_add(c->timer, &tv);
 }
 
-/* Stops reading requests: flush what is queued, then close. */
+/* The output is flushed: shut our write side and read (and drop) what the client still
+ * sends until it closes, at most 2 s, before closing the socket. Closing a socket with
+ * unread input makes the kernel send RST, which can destroy the response still in flight
+ * (a client pipelining, or still uploading a body we answered 413): the client would see
+ * a reset instead of our answer. This is the "lingering close" of Apache and nginx. */
+static void linger(llmux__http_conn *c)
+{
+    if (c->lingering)
+        return;
+    c->lingering = true;
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    bufferevent_enable(c->bev, EV_READ);
+    set_timer(c, 2.0);
+}
+
+/* Stops reading requests: flush what is queued, then linger and close. */
 static void start_closing(llmux__http_conn *c)
 {
     if (c->state == ST_BUSY) {
@@ -177,7 +197,7 @@ static void start_closing(llmux__http_conn *c)
     bufferevent_disable(c->bev, EV_READ);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-        conn_close(c);
+        linger(c);
     else
         set_timer(c, 10.0); /* a client that never reads cannot keep us forever */
 }
@@ -596,8 +616,13 @@ static void process_input(llmux__http_conn *c)
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
-    (void)bev;
-    process_input(arg);
+    llmux__http_conn *c = arg;
+    if (c->lingering) { /* drop what a closing client still sends */
+        struct evbuffer *in = bufferevent_get_input(bev);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
+    process_input(c);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -605,7 +630,7 @@ static void on_write(struct bufferevent *bev, void *arg)
     llmux__http_conn *c = arg;
     if (c->state == ST_CLOSING) {
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-            conn_close(c);
+            linger(c);
         return;
     }
     if (c->drain_cb) {
