@@ -17,6 +17,7 @@
 
 #define DEFAULT_MAX_BODY ((size_t)16 << 20)
 #define MAX_HEADERS 64
+#define HEADER_STORE_MAX 8192 /* response header bytes kept per attempt; more are dropped */
 
 double llmux__now(void)
 {
@@ -107,7 +108,10 @@ struct llmux__call {
     double started;    /* llmux__mono() at attempt start */
     double first_byte; /* llmux__mono() of the first body byte, < 0 before */
     llmux__buf body;
-    char header_store[8192];
+    char *header_store; /* "name\0value\0..." of the response headers, grown on demand
+                           (most answers need < 1 KiB: an 8 KiB array in every call was a
+                           quarter of an open stream's memory); freed with the call */
+    size_t header_cap;
     size_t header_used;
     llmux__header hdrs[MAX_HEADERS];
     size_t n_hdrs;
@@ -404,6 +408,7 @@ static void call_free(llmux__call *c)
         curl_multi_remove_handle(e->multi, c->easy);
     attempt_cleanup(c);
     llmux__buf_free(&c->body);
+    free(c->header_store);
     if (c->delay_timer)
         event_free(c->delay_timer);
     if (c->ftt_timer)
@@ -587,6 +592,32 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* Grows the header store to hold `need` bytes (<= HEADER_STORE_MAX), keeping the
+ * collected headers' pointers valid. False on ENOMEM. */
+static bool grow_header_store(llmux__call *c, size_t need)
+{
+    size_t cap = c->header_cap ? c->header_cap : 1024;
+    while (cap < need)
+        cap *= 2;
+    if (cap > HEADER_STORE_MAX)
+        cap = HEADER_STORE_MAX;
+    size_t name_off[MAX_HEADERS], value_off[MAX_HEADERS];
+    for (size_t i = 0; i < c->n_hdrs; i++) {
+        name_off[i] = (size_t)(c->hdrs[i].name - c->header_store);
+        value_off[i] = (size_t)(c->hdrs[i].value - c->header_store);
+    }
+    char *p = realloc(c->header_store, cap);
+    if (!p)
+        return false;
+    c->header_store = p;
+    c->header_cap = cap;
+    for (size_t i = 0; i < c->n_hdrs; i++) {
+        c->hdrs[i].name = p + name_off[i];
+        c->hdrs[i].value = p + value_off[i];
+    }
+    return true;
+}
+
 static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
 {
     llmux__call *c = ud;
@@ -607,7 +638,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
         end--;
     size_t vlen = (size_t)(end - v);
-    if (c->header_used + nlen + vlen + 2 > sizeof c->header_store)
+    size_t need = c->header_used + nlen + vlen + 2;
+    if (need > HEADER_STORE_MAX || (need > c->header_cap && !grow_header_store(c, need)))
         return n;
     char *name = c->header_store + c->header_used;
     memcpy(name, line, nlen);
@@ -705,6 +737,10 @@ static void start_step(llmux__call *c)
     double timeout = (p->set & LLMUX__F_TIMEOUT) ? p->timeout : e->opt.default_timeout_s;
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ceil(timeout * 1000.0));
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* SSE events are small: a 4 KiB read buffer instead of curl's 16 KiB keeps an open
+     * stream's memory down (bench/README.md, part 4) */
+    if (c->req->stream)
+        curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 4096L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     if (e->opt.share)
         curl_easy_setopt(h, CURLOPT_SHARE, e->opt.share->share);
