@@ -162,16 +162,23 @@ typedef struct stream_rec {
     int events;
 } stream_rec;
 
-/* Counts the non-blank bytes of the "content" string in one data line, or -1 when the
- * line has no content field. Escapes count as one byte; \n \t \r as blanks. */
+/* Counts the non-blank bytes of the text in one data line — OpenAI's delta "content",
+ * or Anthropic's content_block_delta "text" — or -1 when the line has none. Escapes
+ * count as one byte; \n \t \r as blanks. */
 static long content_bytes(const char *line, size_t len)
 {
     static const char key[] = "\"content\":\"";
+    static const char akey[] = "\"text\":\"";
     const char *end = line + len;
     const char *p = memmem(line, len, key, sizeof key - 1);
-    if (!p)
+    if (p) {
+        p += sizeof key - 1;
+    } else if (memmem(line, len, "\"content_block_delta\"", 21) &&
+               (p = memmem(line, len, akey, sizeof akey - 1))) {
+        p += sizeof akey - 1;
+    } else {
         return -1;
-    p += sizeof key - 1;
+    }
     long n = 0;
     while (p < end && *p != '"') {
         if (*p == '\\' && p + 1 < end) {
