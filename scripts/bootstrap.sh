@@ -24,6 +24,10 @@ if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
     for p in "${missing[@]}"; do [[ "$p" == nodejs || "$p" == npm ]] || filtered+=("$p"); done
     missing=("${filtered[@]+"${filtered[@]}"}")
 fi
+# The soak driver (tests/soak/soak.py) needs a python3; any one on PATH will do.
+if ! command -v python3 >/dev/null 2>&1; then
+    dpkg-query -W -f='${Status}' python3 2>/dev/null | grep -q "install ok installed" || missing+=(python3)
+fi
 if ((${#missing[@]} == 0)); then
     exit 0
 fi
