@@ -110,11 +110,38 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+/* SWAR over 8 bytes: the high bit of each byte that is >= 0x80 / < 0x20 / equal to c. */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+static inline uint64_t bytes_high(uint64_t w)
+{
+    return w & HIGHS;
+}
+static inline uint64_t bytes_below_0x20(uint64_t w)
+{
+    return (w - ONES * 0x20) & ~w & HIGHS;
+}
+static inline uint64_t bytes_equal(uint64_t w, unsigned char c)
+{
+    uint64_t x = w ^ (ONES * c);
+    return (x - ONES) & ~x & HIGHS;
+}
+
 bool llmux__utf8_valid(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
+        /* answers are mostly ASCII: skip it 8 bytes at a time */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, u + i, 8);
+            if (bytes_high(w))
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         if (u[i] < 0x80) {
             i++;
             continue;
@@ -139,6 +166,13 @@ bool llmux__buf_json_string(llmux__buf *b, const char *s, size_t n)
     size_t i = 0;
     while (i < n) {
         size_t run = i;
+        while (run + 8 <= n) { /* 8 plain bytes at a time (no escape, no UTF-8 check) */
+            uint64_t w;
+            memcpy(&w, u + run, 8);
+            if (bytes_high(w) | bytes_below_0x20(w) | bytes_equal(w, '"') | bytes_equal(w, '\\'))
+                break;
+            run += 8;
+        }
         while (run < n && u[run] >= 0x20 && u[run] < 0x80 && u[run] != '"' && u[run] != '\\')
             run++;
         if (run > i) {
