@@ -351,20 +351,25 @@ static int cmd_compare(int argc, char **argv)
     size_t per = 0; /* events of base request 0 */
     while (per < base.n && base.e[per].req == base.e[0].req)
         per++;
+    /* base: the median arrival time of each content offset over its requests (a mean
+     * would let one slow stream of the upstream move every row) */
+    size_t nr = (size_t)base.n_req;
     long *bcum = calloc(per, sizeof *bcum);
     double *bt = calloc(per, sizeof *bt);
     int *bn = calloc(per, sizeof *bn);
+    double *bv = calloc(per * nr, sizeof *bv);
+    if (!bcum || !bt || !bn || !bv)
+        return 1;
     for (size_t i = 0; i < per; i++)
         bcum[i] = base.e[i].cum;
     for (size_t i = 0, k = 0; i < base.n; i++) {
         k = i > 0 && base.e[i].req == base.e[i - 1].req ? k + 1 : 0;
-        if (k < per && base.e[i].cum == bcum[k]) {
-            bt[k] += base.e[i].t;
-            bn[k]++;
-        }
+        if (k < per && base.e[i].cum == bcum[k] && (size_t)bn[k] < nr)
+            bv[k * nr + (size_t)bn[k]++] = base.e[i].t;
     }
     for (size_t k = 0; k < per; k++)
-        bt[k] = bn[k] ? bt[k] / bn[k] : NAN;
+        bt[k] = bn[k] ? pct(bv + k * nr, (size_t)bn[k], 50) : NAN;
+    free(bv);
 
     double *first = calloc((size_t)other.n_req, sizeof *first);
     size_t nf = 0;
@@ -389,8 +394,16 @@ static int cmd_compare(int argc, char **argv)
     for (size_t i = 1; i < other.n; i++)
         if (other.e[i].req == other.e[i - 1].req)
             go[ngo++] = other.e[i].t - other.e[i - 1].t;
+    double *own = calloc((size_t)other.n_req, sizeof *own);
+    size_t no = 0;
+    for (size_t i = 0; own && i < other.n; i++)
+        if (i == 0 || other.e[i].req != other.e[i - 1].req)
+            own[no++] = other.e[i].t;
+    double own50 = pct(own, no, 50);
+    free(own);
     double f50 = pct(first, nf, 50), f90 = pct(first, nf, 90);
-    printf("%-34s %7zu %8zu %10.0f %10.0f", argv[4], other_per, (size_t)other.n_req, f50, f90);
+    printf("%-34s %7zu %8zu %9.0f %10.0f %10.0f", argv[4], other_per, (size_t)other.n_req, own50,
+           f50, f90);
     if (other_per == per) {
         double b50 = pct(gb, ngb, 50), b99 = pct(gb, ngb, 99);
         double o50 = pct(go, ngo, 50), o99 = pct(go, ngo, 99);
