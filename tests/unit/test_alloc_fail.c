@@ -21,7 +21,10 @@
  * response fixture through its adapter's parse_response and the response encoder;
  * every stream fixture through llmux__stream_feed (in pieces) + finish + the chunk
  * encoder; the SSE parser alone; the sentencer (with and without cleaning) and the
- * cleaner.
+ * cleaner; and the proxy's pure state: managed keys, the token set (a good token may be
+ * refused for lack of memory, a wrong one never accepted), metrics (a model label that
+ * cannot be allocated is counted as "other"), the session store (configure, list,
+ * resolve, delete; secret buffers counted too).
  *
  * Not built into sanitizer runs: ASan owns malloc there (the test prints a skip).
  * Set LLMUX_ALLOC_FAIL_VERBOSE=1 to print each operation's number of allocation points,
@@ -60,8 +63,15 @@ int main(void)
 #include "core/sentence.h"
 #include "core/sse.h"
 #include "llmux.h"
+#include "core/secret.h"
 #include "providers/provider.h"
+#include "server/keys.h"
+#include "server/metrics.h"
+#include "server/sessions.h"
+#include "server/tokens.h"
 #include "test_util.h"
+
+#include <openssl/err.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -835,6 +845,210 @@ out:
     return ret;
 }
 
+/* ---- proxy state: sessions, managed keys, tokens, metrics ------------------------------- */
+
+static const char *fake_env(const char *name, void *ud)
+{
+    (void)ud;
+    static const char *const env[][2] = {
+        {"OPENAI_API_KEY", "sk-managed-openai"},
+        {"ANTHROPIC_API_KEY", "ak-managed"},
+        {"AZURE_OPENAI_API_KEY", "az-managed"},
+        {"AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com"},
+        {"LLMUX_OPENAI_BASE_URL", "http://127.0.0.1:9/v1"},
+    };
+    for (size_t i = 0; i < sizeof env / sizeof env[0]; i++)
+        if (strcmp(name, env[i][0]) == 0)
+            return env[i][1];
+    return NULL;
+}
+
+static int op_keys(const void *arg, uint64_t *hash)
+{
+    (void)arg;
+    llmux__error err;
+    llmux__managed_keys *mk = llmux__managed_keys_load(fake_env, NULL, &err);
+    if (!mk) {
+        ok_failure(err.code, LLMUX_ENOMEM, "llmux__managed_keys_load");
+        return -1;
+    }
+    char sum[512];
+    size_t n = llmux__managed_keys_summary(mk, sum, sizeof sum);
+    *hash = fnv(FNV0, sum, n);
+    llmux__managed_keys_free(mk);
+    return 0;
+}
+
+static llmux__session_store *store;
+static llmux__managed_keys *keys;
+
+/* configure (customer and managed) + list + resolve + delete: the store is left as found */
+static int op_sessions(const void *arg, uint64_t *hash)
+{
+    (void)arg;
+    llmux__error err;
+    int ret = -1;
+    cJSON *list = NULL;
+    char *text = NULL;
+    llmux__resolved_provider r[2];
+    memset(r, 0, sizeof r);
+    size_t secrets0 = llmux__secret_live_count();
+    llmux__provider_entry cust = {.api_key = "sk-customer-key", .base_url = "https://x.example/v1"};
+    llmux__provider_entry man = {.managed = true, .api_version = "2024-10-21"};
+    llmux_code rc = llmux__session_configure(store, "tok", "s1", LLMUX__PROVIDER_OPENAI, &cust,
+                                             keys, 1000.0, NULL, &err);
+    if (rc != LLMUX_OK) {
+        ok_failure(rc, LLMUX_ENOMEM, "llmux__session_configure (customer)");
+        goto out;
+    }
+    rc = llmux__session_configure(store, "tok", "s1", LLMUX__PROVIDER_AZURE, &man, keys, 1000.0,
+                                  NULL, &err);
+    if (rc != LLMUX_OK) {
+        ok_failure(rc, LLMUX_ENOMEM, "llmux__session_configure (managed)");
+        goto out;
+    }
+    if ((rc = llmux__session_list(store, "tok", "s1", 1001.0, &list, &err)) != LLMUX_OK) {
+        ok_failure(rc, LLMUX_ENOMEM, "llmux__session_list");
+        goto out;
+    }
+    if (!(text = cJSON_PrintUnformatted(list))) {
+        ok_null("cJSON_PrintUnformatted");
+        goto out;
+    }
+    uint64_t h = fnv(FNV0, text, strlen(text));
+    llmux__provider ps[2] = {LLMUX__PROVIDER_OPENAI, LLMUX__PROVIDER_AZURE};
+    for (int i = 0; i < 2; i++) {
+        rc = llmux__session_resolve(store, keys, "tok", "s1", ps[i], 1002.0, &r[i], &err);
+        if (rc != LLMUX_OK) {
+            ok_failure(rc, LLMUX_ENOMEM, "llmux__session_resolve");
+            goto out;
+        }
+        h = fnv(h, r[i].cfg.api_key, strlen(r[i].cfg.api_key));
+        if (r[i].cfg.base_url)
+            h = fnv(h, r[i].cfg.base_url, strlen(r[i].cfg.base_url));
+    }
+    *hash = h;
+    ret = 0;
+out:
+    for (int i = 0; i < 2; i++)
+        llmux__resolved_provider_free(&r[i]);
+    cJSON_free(text);
+    cJSON_Delete(list);
+    bool armed = af_armed; /* the clean-up is scaffolding: op_session_delete tortures it */
+    af_armed = false;
+    llmux__session_delete(store, "tok", "s1");
+    af_armed = armed;
+    ERR_clear_error(); /* OpenSSL keeps copies of a failure's file/function names */
+    if (llmux__session_count(store) != 0)
+        AF_FAIL("%s (N=%ld): a session outlived its delete", cur_name, cur_n);
+    if (llmux__secret_live_count() != secrets0)
+        AF_FAIL("%s (N=%ld): %zd secret buffers leaked", cur_name, cur_n,
+                (ssize_t)(llmux__secret_live_count() - secrets0));
+    return ret;
+}
+
+/* DELETE under allocation failure: hashing (token, id) needs an OpenSSL context, so a
+ * failure reads as "no such session" and the session stays (reported, not silent: the
+ * proxy answers 404). What must hold: nothing leaks, and a delete that says true did it. */
+static int op_session_delete(const void *arg, uint64_t *hash)
+{
+    (void)arg;
+    llmux__error err;
+    llmux__provider_entry cust = {.api_key = "sk-customer-key"};
+    bool armed = af_armed;
+    af_armed = false;
+    size_t secrets0 = llmux__secret_live_count();
+    assert_int_equal(llmux__session_configure(store, "tok", "s2", LLMUX__PROVIDER_ANTHROPIC, &cust,
+                                              keys, 1000.0, NULL, &err),
+                     LLMUX_OK);
+    af_armed = armed;
+    bool gone = llmux__session_delete(store, "tok", "s2");
+    af_armed = false;
+    ERR_clear_error();
+    bool still = llmux__session_count(store) != 0;
+    if (gone && still)
+        AF_FAIL("%s (N=%ld): delete said yes but the session is there", cur_name, cur_n);
+    if (still)
+        llmux__session_delete(store, "tok", "s2");
+    if (!gone && !af_injected)
+        AF_FAIL("%s: delete failed with no allocation failure", cur_name);
+    if (llmux__secret_live_count() != secrets0)
+        AF_FAIL("%s (N=%ld): secret buffers leaked", cur_name, cur_n);
+    af_armed = armed;
+    *hash = 1;
+    return gone ? 0 : -1;
+}
+
+static int op_tokens(const void *arg, uint64_t *hash)
+{
+    (void)arg;
+    llmux__error err;
+    llmux__token_set *ts = llmux__token_set_parse("tok-one, tok-two,tok-three", &err);
+    if (!ts) {
+        ERR_clear_error(); /* OpenSSL keeps copies of the failure's file/function names */
+        ok_failure(err.code, LLMUX_ENOMEM, "llmux__token_set_parse");
+        return -1;
+    }
+    bool a = llmux__token_set_check(ts, "tok-two", 7), b = llmux__token_set_check(ts, "nope", 4);
+    ERR_clear_error();
+    if (b)
+        AF_FAIL("%s (N=%ld): a wrong token was accepted", cur_name, cur_n);
+    if (!a) { /* fails closed: a good token refused for lack of memory (hashing it) */
+        llmux__token_set_free(ts);
+        if (!af_injected)
+            AF_FAIL("%s: a good token refused with no allocation failure", cur_name);
+        return -1;
+    }
+    *hash = fnv(FNV0, &a, 1);
+    *hash = fnv(*hash, &b, 1);
+    size_t n = llmux__token_set_count(ts);
+    *hash = fnv(*hash, &n, sizeof n);
+    llmux__token_set_free(ts);
+    return 0;
+}
+
+static int op_metrics(const void *arg, uint64_t *hash)
+{
+    (void)arg;
+    llmux__metrics *m = llmux__metrics_new();
+    if (!m)
+        return ok_null("llmux__metrics_new");
+    llmux__metrics_attempt(m, LLMUX__PROVIDER_OPENAI, 429, LLMUX_ERATE_LIMITED, 0.2, 0.1);
+    llmux__metrics_request(m, LLMUX__PROVIDER_OPENAI, "gpt-x", LLMUX_OK, 0.3);
+    llmux__metrics_request(m, LLMUX__PROVIDER_GOOGLE, "gemini-y", LLMUX_ETIMEOUT, 1.5);
+    llmux__metrics_retry(m, LLMUX__PROVIDER_OPENAI);
+    llmux__metrics_fallback(m, LLMUX__PROVIDER_ANTHROPIC);
+    llmux__metrics_in_flight_add(m, 1);
+    llmux__metrics_sessions_set(m, 3);
+    char *text = llmux__metrics_render(m);
+    llmux__metrics_free(m);
+    if (!text)
+        return ok_null("llmux__metrics_render");
+    *hash = fnv(FNV0, text, strlen(text));
+    /* a model label whose entry could not be allocated is counted as model="other" */
+    bool degraded =
+        af_injected && have_want && *hash != cur_want && strstr(text, "model=\"other\"") != NULL;
+    free(text);
+    return degraded ? -1 : 0;
+}
+
+static void test_proxy_state(void **state)
+{
+    (void)state;
+    torture("managed keys load (fake environment)", op_keys, NULL);
+    torture("token set parse + check", op_tokens, NULL);
+    torture("metrics new + record + render", op_metrics, NULL);
+    llmux__error err;
+    store = llmux__session_store_new(NULL);
+    keys = llmux__managed_keys_load(fake_env, NULL, &err);
+    assert_non_null(store);
+    assert_non_null(keys);
+    torture("sessions configure + list + resolve + delete", op_sessions, NULL);
+    torture("sessions delete", op_session_delete, NULL);
+    llmux__managed_keys_free(keys);
+    llmux__session_store_free(store);
+}
+
 /* ---- the tests ---------------------------------------------------------------------------- */
 
 static void test_requests(void **state)
@@ -1010,10 +1224,13 @@ int main(void)
     verbose = getenv("LLMUX_ALLOC_FAIL_VERBOSE") != NULL;
     af_tracking = getenv("LLMUX_ALLOC_FAIL_TRACK") != NULL;
     af_trace_len = backtrace(af_trace, 32); /* loads libgcc now, not inside a measured run */
+    ERR_put_error(ERR_LIB_NONE, 0, 0, __FILE__, __LINE__); /* OpenSSL's per-thread error */
+    ERR_clear_error();                                     /* state exists from here on */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requests),  cmocka_unit_test(test_build),
         cmocka_unit_test(test_responses), cmocka_unit_test(test_streams),
-        cmocka_unit_test(test_text),      cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_text),      cmocka_unit_test(test_proxy_state),
+        cmocka_unit_test(test_summary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
