@@ -330,35 +330,42 @@ measure_row() { # key url mode host pid_under_test
     if [[ -z ${ERR[$key]:-} ]] || ((err > ${ERR[$key]})); then ERR[$key]=$err; fi
 }
 
-# Prints the overhead table for one upstream (keys prefixed with $1).
+# Prints the overhead tables for one upstream (keys prefixed with $1): measured values,
+# then every value as a ratio to the direct row and to the nginx hop.
 overhead_table() { # prefix title rows...
     local pfx=$1 title=$2
     shift 2
-    local d=$pfx.direct h=$pfx.hop
+    local d=$pfx.direct h=$pfx.hop key label
     say ""
     say "$title"
-    say "$(printf '%-34s %8s %6s %6s %5s %9s %6s | %6s %6s | %7s %7s %6s %6s | %s' \
-        row 'req/s' 'x dir' 'x hop' 'core%' 'req/CPU-s' 'x hop' 'p50' 'p99' '+p50' '+p99' \
-        '+p50xh' '+p99xh' errors)"
-    local key label
+    say "$(printf '%-36s %8s %5s %9s %7s %7s %7s %7s %6s' row 'req/s' 'core%' 'req/CPU-s' \
+        'p50 us' 'p99 us' '+p50 us' '+p99 us' errors)"
     for key in "$@"; do
         label=${LABEL[$key]}
         if [[ -z ${RPS[$pfx.$key]:-} ]]; then
-            say "$(printf '%-34s %s' "$label" "${SKIP[$pfx.$key]:-not measured}")"
+            say "$(printf '%-36s %s' "$label" "${SKIP[$pfx.$key]:-not measured}")"
             continue
         fi
         awk -v l="$label" -v r="${RPS[$pfx.$key]}" -v p5="${P50[$pfx.$key]}" -v p9="${P99[$pfx.$key]}" \
+            -v d5="${P50[$d]}" -v d9="${P99[$d]}" -v e="${ERR[$pfx.$key]}" -v ef="${EFF[$pfx.$key]}" \
+            -v co="${CORE[$pfx.$key]}" -v self="$key" 'BEGIN{
+              a5 = self=="direct" ? "-" : sprintf("%d", p5-d5); a9 = self=="direct" ? "-" : sprintf("%d", p9-d9)
+              printf "%-36s %8.0f %5d %9d %7d %7d %7s %7s %6d\n", l, r, co, ef, p5, p9, a5, a9, e }' >>"$REPORT"
+    done
+    say "$(printf '%-36s %6s %6s %9s %6s %6s %6s %6s %6s %6s' 'ratios (/d: to direct, /h: to hop)' \
+        'rps/d' 'rps/h' 'cpu-eff/h' 'p50/d' 'p50/h' 'p99/d' 'p99/h' '+p50/h' '+p99/h')"
+    for key in "$@"; do
+        [[ -n ${RPS[$pfx.$key]:-} ]] || continue
+        awk -v l="${LABEL[$key]}" -v r="${RPS[$pfx.$key]}" -v p5="${P50[$pfx.$key]}" -v p9="${P99[$pfx.$key]}" \
             -v dr="${RPS[$d]}" -v d5="${P50[$d]}" -v d9="${P99[$d]}" \
-            -v hr="${RPS[$h]}" -v h5="${P50[$h]}" -v h9="${P99[$h]}" -v e="${ERR[$pfx.$key]}" \
-            -v ef="${EFF[$pfx.$key]}" -v hef="${EFF[$h]}" -v co="${CORE[$pfx.$key]}" \
-            -v self="$key" 'function q(a,b){return b>0? sprintf("%.2f",a/b) : "-"}
+            -v hr="${RPS[$h]}" -v h5="${P50[$h]}" -v h9="${P99[$h]}" \
+            -v ef="${EFF[$pfx.$key]}" -v hef="${EFF[$h]}" -v self="$key" '
+            function q(a,b){return b>0 ? sprintf("%.2f",a/b) : "-"}
             BEGIN{
-              a5=p5-d5; a9=p9-d9; ha5=h5-d5; ha9=h9-d9
-              ad5 = self=="direct" ? "-" : sprintf("%d",a5); ad9 = self=="direct" ? "-" : sprintf("%d",a9)
-              x5 = (self=="direct"||self=="hop"||ha5<=0) ? "-" : q(a5,ha5)
-              x9 = (self=="direct"||self=="hop"||ha9<=0) ? "-" : q(a9,ha9)
-              printf "%-34s %8.0f %6s %6s %5d %9d %6s | %6d %6d | %7s %7s %6s %6s | %d\n",
-                l, r, q(r,dr), q(r,hr), co, ef, (self=="direct" ? "-" : q(ef,hef)), p5, p9, ad5, ad9, x5, x9, e }' >>"$REPORT"
+              x5 = (self=="direct"||self=="hop"||h5<=d5) ? "-" : q(p5-d5, h5-d5)
+              x9 = (self=="direct"||self=="hop"||h9<=d9) ? "-" : q(p9-d9, h9-d9)
+              printf "%-36s %6s %6s %9s %6s %6s %6s %6s %6s %6s\n", l, q(r,dr), q(r,hr),
+                (self=="direct" ? "-" : q(ef,hef)), q(p5,d5), q(p5,h5), q(p9,d9), q(p9,h9), x5, x9 }' >>"$REPORT"
     done
 }
 
@@ -436,13 +443,13 @@ if has_part 1; then
     run_overhead mock "$MOCK_PORT" "$MOCK_ROUNDS" "$MOCK_PID"
     say ""
     say "== 1/2. Overhead, non-streaming: the ~1 KB chat request (bench/chat_request.json) =="
-    say "req/s: wrk -t1 -c$CONC for ${DUR}s (after ${WARM}s warm-up). p50/p99: wrk -t1 -c$LAT_CONNS, each"
-    say "connection waiting ${LAT_DELAY_MS} ms between requests (a fixed low rate), ${LAT_DUR}s. Best of the rounds"
-    say "(nginx upstream $ROUNDS, mock $MOCK_ROUNDS). 'x dir'/'x hop': ratio to the direct row / the nginx hop."
-    say "core%, req/CPU-s: the CPU the process under test used during the req/s run (utime+stime from"
-    say "/proc/PID/stat) and requests per CPU-second: one-core throughput, unaffected by a load generator"
-    say "that saturates first or by other tenants of the core. p50/p99 in us. '+p50': added latency over"
-    say "direct; '+p50xh': that, as a multiple of the nginx hop's added latency."
+    say "req/s: wrk -t1 -c$CONC for ${DUR}s (after ${WARM}s warm-up). core%, req/CPU-s: the CPU the process"
+    say "under test used meanwhile (utime+stime, /proc/PID/stat) and requests per CPU-second = one-core"
+    say "throughput, which a load generator that saturates first or other tenants of the core cannot hide."
+    say "p50/p99: wrk -t1 -c$LAT_CONNS, each connection waiting ${LAT_DELAY_MS} ms between requests (a fixed low"
+    say "rate), ${LAT_DUR}s; +p50/+p99: added over direct. Best of the rounds (nginx upstream $ROUNDS, mock $MOCK_ROUNDS)."
+    say "Ratios: rps = req/s, cpu-eff = req/CPU-s; /d = divided by the direct row's value, /h = by the"
+    say "nginx hop's; +p50/h, +p99/h = the added latency divided by the nginx hop's added latency (goal <= 1.5)."
     overhead_table ngx "upstream: nginx returning the recorded OpenAI/Anthropic bodies (static, core $CPU_LOAD)" \
         direct hop llmux llmux_an peer peer_an
     overhead_table mock "upstream: llmux mock (core $CPU_LOAD)" direct hop llmux llmux_an peer peer_an
