@@ -550,10 +550,9 @@ if has_part 4; then
     RSS_BEFORE=$(rss_kb "$LLMUX_PID")
     soak_s=$(awk -v r="$probe" -v n="$SOAK_REQS" -v m="$SOAK_MAX_S" 'BEGIN{ s = r>0 ? n/r : m; if (s>m) s=m; if (s<2) s=2; printf "%d", s+0.999 }')
     log "  soak: ${soak_s}s at ~$probe req/s"
-    read -r srps _ _ serr < <(wrk_run "http://127.0.0.1:$LLMUX_PORT/v1/chat/completions" llmux "" "$soak_s" "$CONC")
+    read -r _ _ _ serr sreqs _ < <(wrk_run "http://127.0.0.1:$LLMUX_PORT/v1/chat/completions" llmux "" "$soak_s" "$CONC")
     sleep 1
     RSS_AFTER=$(rss_kb "$LLMUX_PID")
-    sreqs=$(awk -v r="$srps" -v s="$soak_s" 'BEGIN{printf "%d", r*s + 0.5}')
     stop "$LLMUX_PID"
     say "$(printf '%-44s %10s %14s' "soak ($NCPU workers): before, after 5 s of load" "$RSS_BEFORE" -)"
     say "$(printf '%-44s %10s %14s' "soak: after ~$sreqs requests (${soak_s}s, $serr errors)" "$RSS_AFTER" \
