@@ -802,7 +802,6 @@ static void redact_key(char *s, size_t cap, const char *key)
     explicit_bzero(out, sizeof out);
 }
 
-/* The attempt in flight failed with c->uerr (the easy handle is out of the multi). */
 /* A call whose end was delivered and whose transfer is over belongs to nobody: free it
  * now (engine.h: "freed when its transfer is over"). Every path into attempt_failed has
  * the transfer out of the multi handle already (transfer_done, the first-token timer,
@@ -813,6 +812,7 @@ static void release_ended(llmux__call *c)
         call_free(c);
 }
 
+/* The attempt in flight failed with c->uerr (the easy handle is out of the multi). */
 static void attempt_failed(llmux__call *c)
 {
     const llmux__plan_step *s = &c->plan.steps[c->step];
